@@ -115,6 +115,11 @@ pub enum Error {
     #[diagnostic(help("see each node's log (path above); fix, then rerun `cegraph run`"))]
     NodesFailed { count: usize, first: String },
 
+    /// Slurm refused, is unreachable, or the set-up cannot work (e.g. a cache not shared).
+    #[error("{message}")]
+    #[diagnostic(help("{help}"))]
+    Slurm { message: String, help: String },
+
     #[error("interrupted; {done} node(s) finished and were recorded")]
     #[diagnostic(help("rerun `cegraph run` to pick up where it stopped"))]
     Interrupted { done: usize },
@@ -125,6 +130,13 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub fn slurm(message: impl Into<String>, help: impl Into<String>) -> Error {
+        Error::Slurm {
+            message: message.into(),
+            help: help.into(),
         }
     }
 

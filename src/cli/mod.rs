@@ -1,11 +1,13 @@
 //! The command line: one file per subcommand over the library. Renders errors with
 //! miette and owns the exit codes (0 ok, 1 stale/failed/mismatch, 2 bad input, 130 interrupted).
 
+mod cancel;
 mod dag;
 mod doctor;
 mod exec_node;
 mod gc;
 mod run;
+mod run_slurm;
 mod schema;
 mod show;
 mod status;
@@ -45,8 +47,11 @@ pub struct PipelineArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run what is stale (in parallel), restore what the cache has, update the lock file.
+    /// Run what is stale (in parallel, or as Slurm jobs), restore what the cache has, update
+    /// the lock file.
     Run(run::Args),
+    /// Cancel this pipeline's queued and running Slurm jobs.
+    Cancel(cancel::Args),
     /// Show each node as up-to-date, stale or never-run, and why. Exit 1 if anything is stale.
     Status(status::Args),
     /// Print the DAG (text, Graphviz dot, or Mermaid).
@@ -87,6 +92,7 @@ pub fn main(catalog: Catalog) -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(a) => run::run(a, &catalog),
+        Command::Cancel(a) => cancel::run(a, &catalog),
         Command::Status(a) => status::run(a, &catalog),
         Command::Dag(a) => dag::run(a, &catalog),
         Command::Verify(a) => verify::run(a, &catalog),
@@ -100,7 +106,9 @@ pub fn main(catalog: Catalog) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let code = match &e {
-                Error::Spec(_) | Error::Usage { .. } | Error::Lock { .. } => 2,
+                Error::Spec(_) | Error::Usage { .. } | Error::Lock { .. } | Error::Slurm { .. } => {
+                    2
+                }
                 Error::Interrupted { .. } => 130,
                 _ => 1,
             };

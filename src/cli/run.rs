@@ -11,27 +11,38 @@ use crate::store::lock::LockFile;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pipeline: super::PipelineArgs,
+    pub(super) pipeline: super::PipelineArgs,
     /// Nodes or stages to bring up to date (with what they depend on). Default: all.
-    targets: Vec<String>,
+    pub(super) targets: Vec<String>,
     /// CPU slots for running nodes. Default: the number of CPUs.
     #[arg(short, long)]
-    jobs: Option<usize>,
+    pub(super) jobs: Option<usize>,
     /// Show what would run or be restored; change nothing.
     #[arg(short = 'n', long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
     /// Re-run the selected nodes even if they are up to date.
     #[arg(long)]
-    force: bool,
+    pub(super) force: bool,
     /// After a failure, still finish the branches that do not depend on it.
     #[arg(short = 'k', long)]
-    keep_going: bool,
+    pub(super) keep_going: bool,
     /// Fail if the run would change the lock file (CI: results must reproduce).
     #[arg(long)]
-    locked: bool,
+    pub(super) locked: bool,
     /// Print only failures and the summary.
     #[arg(short, long)]
-    quiet: bool,
+    pub(super) quiet: bool,
+    /// Where stale nodes run: on this machine, or as Slurm jobs (`cegraph exec-node`).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    pub(super) executor: Executor,
+    #[command(flatten)]
+    pub(super) slurm: super::run_slurm::SlurmArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Executor {
+    Local,
+    Slurm,
 }
 
 /// Prints one line per node that did something, above a progress bar on terminals.
@@ -112,6 +123,9 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let l = super::load(&args.pipeline, catalog)?;
     let p = &l.pipeline;
     let targets = super::targets(p, &args.targets)?;
+    if args.executor == Executor::Slurm && !args.dry_run {
+        return super::run_slurm::run(&args, &l, targets);
+    }
     let _guard = if args.dry_run {
         None
     } else {
@@ -129,6 +143,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         dry_run: args.dry_run,
         force: args.force,
         keep_going: args.keep_going,
+        collect_only: false,
         exe: super::kind_runner()?,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
@@ -145,34 +160,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if args.locked && summary.lock != lock {
-        let changed: Vec<&String> = summary
-            .lock
-            .nodes
-            .iter()
-            .filter(|(k, v)| lock.nodes.get(*k) != Some(v))
-            .map(|(k, _)| k)
-            .chain(
-                lock.nodes
-                    .keys()
-                    .filter(|k| !summary.lock.nodes.contains_key(*k)),
-            )
-            .collect();
-        return Err(Error::usage(
-            format!(
-                "--locked: the run changed {} lock entr{} ({}); {} left as it was",
-                changed.len(),
-                if changed.len() == 1 { "y" } else { "ies" },
-                changed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                lock_path.display()
-            ),
-            "results did not reproduce the committed lock file; run without --locked to accept them",
-        ));
-    }
+    check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
     summary.lock.write(&lock_path)?;
     println!(
         "{} ran, {} restored, {} up to date, {} failed, {} skipped in {:.2}s",
@@ -187,4 +175,37 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// `--locked`: refuse a run that would change the lock file, naming what changed.
+pub(super) fn check_locked(
+    locked: bool,
+    lock: &LockFile,
+    new: &LockFile,
+    lock_path: &std::path::Path,
+) -> Result<()> {
+    if !locked || new == lock {
+        return Ok(());
+    }
+    let changed: Vec<&String> = new
+        .nodes
+        .iter()
+        .filter(|(k, v)| lock.nodes.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .chain(lock.nodes.keys().filter(|k| !new.nodes.contains_key(*k)))
+        .collect();
+    Err(Error::usage(
+        format!(
+            "--locked: the run changed {} lock entr{} ({}); {} left as it was",
+            changed.len(),
+            if changed.len() == 1 { "y" } else { "ies" },
+            changed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            lock_path.display()
+        ),
+        "results did not reproduce the committed lock file; run without --locked to accept them",
+    ))
 }

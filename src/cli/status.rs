@@ -21,6 +21,9 @@ struct NodeStatus {
     node: String,
     state: &'static str,
     why: Vec<String>,
+    /// A queued or running Slurm job for this node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slurm_job: Option<String>,
 }
 
 struct Silent;
@@ -35,6 +38,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         dry_run: true,
         force: false,
         keep_going: true,
+        collect_only: false,
         exe: std::path::PathBuf::new(),
     };
     let summary = crate::exec::run(&l.pipeline, &l.dag, &l.store, &lock, &opts, &Silent)?;
@@ -52,9 +56,16 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
                 Outcome::WouldRun { why } => ("stale", why),
                 _ => ("stale", vec![]),
             };
-            NodeStatus { node, state, why }
+            NodeStatus {
+                node,
+                state,
+                why,
+                slurm_job: None,
+            }
         })
         .collect();
+    let mut rows = rows;
+    mark_slurm_jobs(&l, &mut rows);
     let stale = rows.iter().filter(|r| r.state != "up-to-date").count();
     if args.json {
         println!(
@@ -63,7 +74,10 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         );
     } else {
         for r in &rows {
-            println!("{:<11} {}", r.state, r.node);
+            match &r.slurm_job {
+                Some(job) => println!("{:<11} {} (Slurm job {job})", r.state, r.node),
+                None => println!("{:<11} {}", r.state, r.node),
+            }
             for w in &r.why {
                 println!("              {w}");
             }
@@ -79,4 +93,30 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Stale nodes with a job in the Slurm queue show as `queued` or `running`, with its id.
+/// One `squeue` call, and none at all for pipelines never submitted to Slurm.
+fn mark_slurm_jobs(l: &super::Loaded, rows: &mut [NodeStatus]) {
+    use crate::exec::slurm::{self, cluster::Cluster};
+    if rows.iter().all(|r| r.state == "up-to-date") {
+        return;
+    }
+    let queued = match slurm::queued(&l.pipeline, &l.store, &Cluster::new()) {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("warning: cannot ask Slurm about this pipeline's jobs: {e}");
+            return;
+        }
+    };
+    for r in rows.iter_mut().filter(|r| r.state != "up-to-date") {
+        if let Some((id, state)) = queued.get(&r.node) {
+            r.state = if state.is_running() {
+                "running"
+            } else {
+                "queued"
+            };
+            r.slurm_job = Some(id.clone());
+        }
+    }
 }

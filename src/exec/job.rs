@@ -294,7 +294,7 @@ fn read_metrics(path: &Path) -> std::result::Result<BTreeMap<String, Value>, Str
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
         fs::read_to_string("/proc/sys/kernel/hostname")

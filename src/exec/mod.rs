@@ -1,8 +1,10 @@
 //! The scheduler: walks the DAG, skips what is up to date, restores what the cache
 //! has, and runs the rest in parallel within each node's resources.
 
+pub mod handoff;
 pub mod job;
 pub mod plan;
+pub mod slurm;
 pub mod verify;
 
 use std::collections::VecDeque;
@@ -16,12 +18,11 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::graph::Dag;
 use crate::hash::Hash;
-use crate::kind::Input;
 use crate::spec::Pipeline;
 use crate::store::lock::{LockEntry, LockFile};
 use crate::store::{OutputRecord, Store};
 use job::{JobFailure, JobRequest, run_node};
-use plan::{Verdict, judge, key_inputs};
+use plan::{Verdict, judge, key_inputs, upstream_inputs};
 
 /// Set by the CLI's Ctrl-C handler: stop starting nodes, let running ones end.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -33,6 +34,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub force: bool,
     pub keep_going: bool,
+    /// Restore what the cache has but run nothing: after a Slurm run, whose jobs put their
+    /// results in the cache, this brings the workspace and lock file up to date.
+    pub collect_only: bool,
     /// The binary that runs kind nodes (`exec-node`).
     pub exe: PathBuf,
 }
@@ -205,6 +209,10 @@ pub fn run(
                         observer.finished(&node.name, &Outcome::Restored);
                         release(i, dag, &mut waiting, &mut ready);
                     }
+                    Verdict::Run(_) if opts.collect_only => {
+                        outcome[i] = Some(Outcome::Skipped);
+                        release(i, dag, &mut waiting, &mut ready);
+                    }
                     Verdict::Run(_) => {
                         let gpus = node.resources.gpus as usize;
                         if gpus > gpu_total {
@@ -219,20 +227,7 @@ pub fn run(
                             stop |= !opts.keep_going;
                             continue;
                         }
-                        let upstream = node
-                            .upstream
-                            .iter()
-                            .map(|&u| Input {
-                                stage: p.nodes[u].stage.clone(),
-                                node: p.nodes[u].name.clone(),
-                                matrix: p.nodes[u].matrix.clone(),
-                                outs: outputs[u]
-                                    .iter()
-                                    .flatten()
-                                    .map(|o| p.workspace.join(&o.path))
-                                    .collect(),
-                            })
-                            .collect();
+                        let upstream = upstream_inputs(p, node, &outputs);
                         runnable.push_back((
                             i,
                             JobRequest {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::hash::{Hash, KeyInputs};
+use crate::kind::Input;
 use crate::spec::{Action, Node, Pipeline};
 use crate::store::lock::LockEntry;
 use crate::store::{OutputRecord, RunRecord, Store};
@@ -67,6 +68,27 @@ pub fn key_inputs(
         upstream,
         outs: node.outs.iter().map(|o| o.path.clone()).collect(),
     })
+}
+
+/// The upstream nodes as a stage sees them: names, matrix values and output paths.
+pub fn upstream_inputs(
+    p: &Pipeline,
+    node: &Node,
+    outputs: &[Option<Vec<OutputRecord>>],
+) -> Vec<Input> {
+    node.upstream
+        .iter()
+        .map(|&u| Input {
+            stage: p.nodes[u].stage.clone(),
+            node: p.nodes[u].name.clone(),
+            matrix: p.nodes[u].matrix.clone(),
+            outs: outputs[u]
+                .iter()
+                .flatten()
+                .map(|o| p.workspace.join(&o.path))
+                .collect(),
+        })
+        .collect()
 }
 
 /// Outputs in the workspace that no longer match their recorded hashes.

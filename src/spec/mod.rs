@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::error::{IoContext, Result, SourceFile};
 use crate::kind::{Catalog, OutputDecl, Params};
 use interp::{Piece, Segment, matrix_label, parse_expr, parse_filter, parse_template, render};
-use model::{At, MatrixAxis, PipelineFile, Resources, StageSpec};
+use model::{At, MatrixAxis, PipelineFile, Resources, SlurmSettings, StageSpec};
 
 /// What a node does when it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +60,8 @@ pub struct Pipeline {
     pub nodes: Vec<Node>,
     /// Stage name → its nodes' indexes, in declaration order.
     pub stages: IndexMap<String, Vec<usize>>,
+    /// The file's `slurm:` block (defaults when absent).
+    pub slurm: SlurmSettings,
     by_name: HashMap<String, usize>,
 }
 
@@ -72,6 +74,53 @@ impl Pipeline {
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
     }
+
+    /// Everything needed to rebuild this pipeline elsewhere (a Slurm job) without its file,
+    /// which may be edited while jobs are queued.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            text: self.source.text.to_string(),
+            workspace: self.workspace.clone(),
+            nodes: self.nodes.clone(),
+            stages: self.stages.clone(),
+            slurm: self.slurm.clone(),
+        }
+    }
+
+    pub fn from_snapshot(s: Snapshot) -> Pipeline {
+        Pipeline {
+            name: s.name,
+            source: SourceFile::new(&s.path, s.text),
+            path: s.path,
+            workspace: s.workspace,
+            by_name: index_by_name(&s.nodes),
+            nodes: s.nodes,
+            stages: s.stages,
+            slurm: s.slurm,
+        }
+    }
+}
+
+/// A resolved pipeline as data (see [`Pipeline::snapshot`]).
+#[derive(Serialize, Deserialize)]
+pub struct Snapshot {
+    name: String,
+    path: PathBuf,
+    text: String,
+    workspace: PathBuf,
+    nodes: Vec<Node>,
+    stages: IndexMap<String, Vec<usize>>,
+    slurm: SlurmSettings,
+}
+
+fn index_by_name(nodes: &[Node]) -> HashMap<String, usize> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.clone(), i))
+        .collect()
 }
 
 /// A pipeline resolved from its file: everything [`Pipeline`] holds but the file itself.
@@ -83,6 +132,7 @@ struct Resolved {
     explicit_workspace: bool,
     nodes: Vec<Node>,
     stages: IndexMap<String, Vec<usize>>,
+    slurm: SlurmSettings,
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
@@ -108,14 +158,10 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
         path: path.to_path_buf(),
         workspace: resolved.workspace,
         source: src,
-        by_name: resolved
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.clone(), i))
-            .collect(),
+        by_name: index_by_name(&resolved.nodes),
         nodes: resolved.nodes,
         stages: resolved.stages,
+        slurm: resolved.slurm,
     })
 }
 
@@ -149,6 +195,11 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
             .unwrap_or_else(|| "pipeline".into())
     });
     let explicit_workspace = file.workspace.is_some();
+    let slurm = file
+        .slurm
+        .as_ref()
+        .map(|s| s.value().clone())
+        .unwrap_or_default();
     let (nodes, stages) = Resolver { src, catalog }.resolve(file)?;
     Ok(Resolved {
         name,
@@ -156,6 +207,7 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
         explicit_workspace,
         nodes,
         stages,
+        slurm,
     })
 }
 
@@ -598,10 +650,32 @@ impl Resolver<'_> {
             outs,
             out_dir,
             metrics,
-            resources: stage.resources,
+            resources: self.checked_resources(&stage.resources, at)?,
             line_col: at,
         };
         Ok((node, deps))
+    }
+
+    fn checked_resources(&self, r: &Resources, at: (u64, u64)) -> Result<Resources> {
+        if let Some(m) = &r.mem
+            && !model::valid_mem(m)
+        {
+            return self.err(
+                at,
+                format!("resources.mem `{m}` is not a memory size"),
+                Some("write megabytes or a number with one unit: 512M, 16G"),
+            );
+        }
+        if let Some(t) = &r.time
+            && !model::valid_time(t)
+        {
+            return self.err(
+                at,
+                format!("resources.time `{t}` is not a Slurm time limit"),
+                Some("write minutes, HH:MM:SS or D-HH:MM:SS, e.g. 90, 02:00:00, 1-12:00:00"),
+            );
+        }
+        Ok(r.clone())
     }
 
     fn interpolate_out(&self, o: &At<String>, scope: &Scope, out_dir: &str) -> Result<String> {

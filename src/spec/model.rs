@@ -55,6 +55,32 @@ pub struct PipelineFile {
     pub vars: IndexMap<String, At<Value>>,
     /// The stages, by name. Names may use letters, digits, `_` and `-`.
     pub stages: IndexMap<String, At<StageSpec>>,
+    /// Defaults for `cegraph run --executor slurm` (the command line's flags override them).
+    #[serde(default)]
+    pub slurm: Option<At<SlurmSettings>>,
+}
+
+/// Where and how Slurm jobs are submitted. Not part of any key: it changes where a node
+/// runs, not what it produces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// `--partition` for every job.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// `--account` (the allocation charged).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// `--qos`.
+    #[serde(default)]
+    pub qos: Option<String>,
+    /// Extra `sbatch` flags, each one argument, e.g. `["--constraint=a100", "--exclusive"]`.
+    #[serde(default)]
+    pub sbatch: Vec<String>,
+    /// The cache and workspace are on a filesystem every node sees, even though cegraph cannot
+    /// tell (it recognises NFS, Lustre, GPFS, BeeGFS, CephFS and similar by type).
+    #[serde(default)]
+    pub shared_fs: bool,
 }
 
 /// One stage: a built-in `kind` or a shell `cmd`, possibly expanded by a `matrix`.
@@ -108,8 +134,8 @@ pub enum MatrixAxis {
     Var(String),
 }
 
-/// Per-node resource needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+/// Per-node resource needs. Not part of the key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// CPU threads (default 1). Also sets OMP_NUM_THREADS and the torch thread count.
@@ -118,11 +144,44 @@ pub struct Resources {
     /// GPUs (default 0).
     #[serde(default)]
     pub gpus: u32,
+    /// Memory for the Slurm executor (`--mem`): a number of megabytes or one with a unit,
+    /// `512M`, `16G`. Default: the cluster's per-CPU default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    /// Time limit for the Slurm executor (`--time`): `MM`, `HH:MM:SS`, `D-HH:MM`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 impl Default for Resources {
     fn default() -> Self {
-        Resources { cpus: 1, gpus: 0 }
+        Resources {
+            cpus: 1,
+            gpus: 0,
+            mem: None,
+            time: None,
+        }
+    }
+}
+
+/// `512`, `512M`, `16G`, `1T` (Slurm's `--mem`).
+pub fn valid_mem(s: &str) -> bool {
+    let digits = s.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    !digits.is_empty() && s.len() - digits.len() <= 1 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Slurm's `--time` forms: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`.
+pub fn valid_time(s: &str) -> bool {
+    let numbers = |t: &str, max_parts: usize| {
+        let parts: Vec<&str> = t.split(':').collect();
+        parts.len() <= max_parts
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match s.split_once('-') {
+        Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
+        None => numbers(s, 3),
     }
 }
 

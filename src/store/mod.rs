@@ -103,6 +103,17 @@ impl Store {
     pub fn log_path(&self, key: &Hash) -> PathBuf {
         self.sharded("logs", key, ".log")
     }
+    /// A node handed to another process or machine (`exec-node <id>`), and its result.
+    pub fn job_path(&self, id: &Hash) -> PathBuf {
+        self.sharded("jobs/specs", id, ".json")
+    }
+    pub fn job_result_path(&self, id: &Hash) -> PathBuf {
+        self.sharded("jobs/results", id, ".json")
+    }
+    /// A resolved pipeline the handed-over jobs refer to.
+    pub fn snapshot_path(&self, id: &Hash) -> PathBuf {
+        self.sharded("jobs/pipelines", id, ".json")
+    }
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

@@ -1,0 +1,574 @@
+//! The Slurm executor: cegraph decides WHAT is stale, Slurm decides WHERE and WHEN it runs.
+//!
+//! `submit` walks the DAG like the local scheduler: nodes whose inputs are known are judged
+//! here (up to date, restored from the cache, or to run); every node that must run, and every
+//! node downstream of one, becomes a job (`cegraph exec-node <id>`) submitted at once with
+//! `afterok` dependencies, a matrix stage as one job array. `wait` follows them with one
+//! `squeue` per poll. The lock file is then brought up to date by an ordinary local pass that
+//! only restores (the jobs put every result in the shared cache).
+
+pub mod cluster;
+pub mod ledger;
+pub mod shared_fs;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::graph::Dag;
+use crate::hash::Hash;
+use crate::spec::Pipeline;
+use crate::spec::model::{Resources, SlurmSettings};
+use crate::store::lock::{LockEntry, LockFile};
+use crate::store::{OutputRecord, Store};
+
+use super::handoff::{self, JobOutcome, NodeJob, UpstreamSource};
+use super::plan::{Verdict, judge, key_inputs};
+use cluster::{Cluster, JobState};
+use ledger::{Entry, Ledger, job_name_prefix};
+
+/// Slurm's default MaxArraySize is 1001: larger groups are split into several arrays.
+const MAX_ARRAY: usize = 1000;
+
+pub struct SlurmOptions {
+    pub settings: SlurmSettings,
+    pub targets: Vec<usize>,
+    pub force: bool,
+    /// The `cegraph` binary the jobs run (`exec-node`); must be readable on every node.
+    pub exe: PathBuf,
+}
+
+/// A node that has a job in the queue (new or already there).
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub node: usize,
+    pub job: Hash,
+    pub slurm_id: String,
+}
+
+/// What `submit` did.
+pub struct Submission {
+    /// Newly submitted, in submission order.
+    pub submitted: Vec<Tracked>,
+    /// Already queued or running with the same work: not submitted again.
+    pub already_queued: Vec<Tracked>,
+    /// Queued jobs of earlier submissions that no longer match the pipeline: cancelled.
+    pub superseded: Vec<String>,
+    pub up_to_date: usize,
+    pub restored: usize,
+    /// Not submitted: an upstream node cannot run (e.g. needs a missing dep).
+    pub blocked: Vec<(usize, String)>,
+    /// Number of `sbatch` calls (arrays count once).
+    pub sbatch_calls: usize,
+    /// The lock file with every node that is up to date now.
+    pub lock: LockFile,
+    pub elapsed: Duration,
+}
+
+impl Submission {
+    pub fn tracked(&self) -> impl Iterator<Item = &Tracked> {
+        self.submitted.iter().chain(&self.already_queued)
+    }
+}
+
+/// Where each node's outputs will come from during planning.
+#[derive(Clone)]
+enum Plan {
+    Known(Vec<OutputRecord>),
+    Job(Hash),
+    Blocked,
+}
+
+/// Judge the selected nodes and submit what must run. Holds no lock: the caller takes the
+/// pipeline's run lock first.
+pub fn submit(
+    p: &Pipeline,
+    dag: &Dag,
+    store: &Store,
+    lock: &LockFile,
+    opts: &SlurmOptions,
+    cluster: &Cluster,
+) -> Result<Submission> {
+    let clock = Instant::now();
+    let nodes = cluster.partition_nodes(opts.settings.partition.as_deref())?;
+    if !opts.settings.shared_fs {
+        shared_fs::check(
+            &[
+                ("cache", store.root()),
+                ("workspace", &p.workspace),
+                ("cegraph binary", &opts.exe),
+            ],
+            &nodes,
+            &super::job::hostname(),
+        )?;
+    }
+    let prefix = job_name_prefix(p);
+    let mut ledger = Ledger::load(store, p);
+    let live = if ledger.nodes.is_empty() {
+        cluster::JobStates::default()
+    } else {
+        cluster.jobs(&prefix)?
+    };
+    let snapshot = handoff::write_snapshot(store, p)?;
+    let selected = dag.closure(&opts.targets);
+    let force_stamp = opts.force.then(now_ns);
+
+    let mut new_lock = LockFile {
+        version: lock.version,
+        nodes: lock
+            .nodes
+            .iter()
+            .filter(|(name, _)| p.node_index(name).is_some())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    let mut plan: Vec<Option<Plan>> = vec![None; p.nodes.len()];
+    let mut sub = Submission {
+        submitted: Vec::new(),
+        already_queued: Vec::new(),
+        superseded: Vec::new(),
+        up_to_date: 0,
+        restored: 0,
+        blocked: Vec::new(),
+        sbatch_calls: 0,
+        lock: LockFile::default(),
+        elapsed: Duration::ZERO,
+    };
+    // Nodes to submit, with their job ids, in topological order.
+    let mut fresh: Vec<(usize, Hash)> = Vec::new();
+    let mut slurm_ids: HashMap<Hash, String> = HashMap::new();
+    let mut snapshots = HashMap::new();
+
+    for &i in &dag.order {
+        if !selected[i] {
+            continue;
+        }
+        let node = &p.nodes[i];
+        let ups: Vec<Plan> = node
+            .upstream
+            .iter()
+            .map(|&u| plan[u].clone().unwrap_or(Plan::Blocked))
+            .collect();
+        if let Some(pos) = ups.iter().position(|u| matches!(u, Plan::Blocked)) {
+            let why = format!("upstream {} cannot run", p.nodes[node.upstream[pos]].name);
+            sub.blocked.push((i, why));
+            plan[i] = Some(Plan::Blocked);
+            continue;
+        }
+        if ups.iter().all(|u| matches!(u, Plan::Known(_))) && force_stamp.is_none() {
+            let known = |u: usize| match &plan[u] {
+                Some(Plan::Known(o)) => Some(o.clone()),
+                _ => None,
+            };
+            let inputs = match key_inputs(p, node, store, &known) {
+                Ok(x) => x,
+                Err(e) => {
+                    sub.blocked.push((i, e.to_string()));
+                    plan[i] = Some(Plan::Blocked);
+                    continue;
+                }
+            };
+            let key = inputs.key();
+            match judge(p, store, &inputs, &key, lock.nodes.get(&node.name), false) {
+                Verdict::UpToDate => {
+                    let outs = lock.nodes[&node.name].outs.clone();
+                    sub.up_to_date += 1;
+                    plan[i] = Some(Plan::Known(outs));
+                    continue;
+                }
+                Verdict::Restore(rec, _) => {
+                    for out in rec.outputs.iter().filter(|o| o.cached) {
+                        store.restore_output(&p.workspace, out)?;
+                    }
+                    new_lock.nodes.insert(
+                        node.name.clone(),
+                        LockEntry {
+                            key,
+                            outs: rec.outputs.clone(),
+                        },
+                    );
+                    sub.restored += 1;
+                    plan[i] = Some(Plan::Known(rec.outputs));
+                    continue;
+                }
+                Verdict::Run(_) => {}
+            }
+        }
+        let job = NodeJob {
+            format: handoff::FORMAT,
+            pipeline: snapshot,
+            node: node.name.clone(),
+            upstream: ups
+                .iter()
+                .map(|u| match u {
+                    Plan::Known(o) => UpstreamSource::Known(o.clone()),
+                    Plan::Job(id) => UpstreamSource::Job(*id),
+                    Plan::Blocked => unreachable!("blocked upstreams were handled above"),
+                })
+                .collect(),
+            threads: node.resources.cpus.max(1) as usize,
+            gpus: node.resources.gpus as usize,
+            force: force_stamp,
+        };
+        let id = handoff::write_job(store, &job)?;
+        plan[i] = Some(Plan::Job(id));
+        // Idempotent resubmission: a queued job doing the same work is reused.
+        if let Some(prev) = ledger.nodes.get(&node.name)
+            && let Some(state) = live.get(&prev.slurm_id)
+            && state.is_active()
+        {
+            if prev.job == id || handoff::equivalent(store, &prev.job, &job, &mut snapshots) {
+                slurm_ids.insert(prev.job, prev.slurm_id.clone());
+                sub.already_queued.push(Tracked {
+                    node: i,
+                    job: prev.job,
+                    slurm_id: prev.slurm_id.clone(),
+                });
+                // Downstream jobs must name the job that will actually run.
+                plan[i] = Some(Plan::Job(prev.job));
+                continue;
+            }
+            sub.superseded.push(prev.slurm_id.clone());
+        }
+        fresh.push((i, id));
+    }
+    cluster.cancel(&sub.superseded)?;
+
+    // Submit in rounds: a group (one stage, one set of resources) goes once every job it
+    // depends on has a Slurm id. Stages form a DAG, so every round makes progress.
+    let script_dir = store.root().join("slurm").join("scripts");
+    let log_dir = store.root().join("slurm").join("logs");
+    fs::create_dir_all(&script_dir).map_err(|e| Error::io(&script_dir, e))?;
+    fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+    let mut pending = fresh;
+    while !pending.is_empty() {
+        let ready = |&(i, _): &(usize, Hash)| {
+            upstream_jobs(p, i, &plan)
+                .iter()
+                .all(|j| slurm_ids.contains_key(j))
+        };
+        let (now, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|x| ready(x));
+        if now.is_empty() {
+            unreachable!("a dependency cycle between Slurm groups");
+        }
+        let mut groups: BTreeMap<(String, String), Vec<(usize, Hash)>> = BTreeMap::new();
+        for (i, id) in now {
+            let n = &p.nodes[i];
+            let res = serde_json::to_string(&n.resources).expect("resources serialise");
+            groups
+                .entry((n.stage.clone(), res))
+                .or_default()
+                .push((i, id));
+        }
+        for ((stage, _), members) in groups {
+            for chunk in members.chunks(MAX_ARRAY) {
+                let deps: BTreeSet<String> = chunk
+                    .iter()
+                    .flat_map(|&(i, _)| upstream_jobs(p, i, &plan))
+                    .map(|j| slurm_ids[&j].clone())
+                    .collect();
+                let resources = &p.nodes[chunk[0].0].resources;
+                let ids: Vec<Hash> = chunk.iter().map(|&(_, id)| id).collect();
+                let script = write_script(&script_dir, p, &stage, &ids, &opts.exe, store.root())?;
+                let args = sbatch_args(
+                    &opts.settings,
+                    resources,
+                    &format!("{prefix}{stage}"),
+                    chunk.len(),
+                    &deps,
+                    &log_dir,
+                    &p.workspace,
+                );
+                let base = cluster.sbatch(&args, &script)?;
+                sub.sbatch_calls += 1;
+                let at = now_s();
+                for (k, &(i, id)) in chunk.iter().enumerate() {
+                    let slurm_id = format!("{base}_{k}");
+                    slurm_ids.insert(id, slurm_id.clone());
+                    ledger.nodes.insert(
+                        p.nodes[i].name.clone(),
+                        Entry {
+                            job: id,
+                            slurm_id: slurm_id.clone(),
+                            submitted_at: at,
+                        },
+                    );
+                    sub.submitted.push(Tracked {
+                        node: i,
+                        job: id,
+                        slurm_id,
+                    });
+                }
+                // Saved after every sbatch: an error later must not forget submitted jobs.
+                ledger.save(store)?;
+            }
+        }
+        pending = later;
+    }
+    sub.lock = new_lock;
+    sub.elapsed = clock.elapsed();
+    Ok(sub)
+}
+
+/// The jobs a node's job waits for.
+fn upstream_jobs(p: &Pipeline, i: usize, plan: &[Option<Plan>]) -> Vec<Hash> {
+    p.nodes[i]
+        .upstream
+        .iter()
+        .filter_map(|&u| match &plan[u] {
+            Some(Plan::Job(id)) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sbatch_args(
+    s: &SlurmSettings,
+    r: &Resources,
+    name: &str,
+    tasks: usize,
+    deps: &BTreeSet<String>,
+    log_dir: &Path,
+    workspace: &Path,
+) -> Vec<String> {
+    let mut a = vec![
+        format!("--job-name={name}"),
+        format!("--array=0-{}", tasks - 1),
+        format!("--chdir={}", workspace.display()),
+        format!("--output={}/%A_%a.out", log_dir.display()),
+        format!("--cpus-per-task={}", r.cpus.max(1)),
+        // A failed upstream makes Slurm cancel the dependents instead of leaving them
+        // pending forever.
+        "--kill-on-invalid-dep=yes".into(),
+    ];
+    if !deps.is_empty() {
+        a.push(format!(
+            "--dependency=afterok:{}",
+            deps.iter().cloned().collect::<Vec<_>>().join(":")
+        ));
+    }
+    if r.gpus > 0 {
+        a.push(format!("--gres=gpu:{}", r.gpus));
+    }
+    if let Some(m) = &r.mem {
+        a.push(format!("--mem={m}"));
+    }
+    if let Some(t) = &r.time {
+        a.push(format!("--time={t}"));
+    }
+    for (flag, v) in [
+        ("partition", &s.partition),
+        ("account", &s.account),
+        ("qos", &s.qos),
+    ] {
+        if let Some(v) = v {
+            a.push(format!("--{flag}={v}"));
+        }
+    }
+    a.extend(s.sbatch.iter().cloned());
+    a
+}
+
+/// The batch script of one array: task k runs the k-th job. Content-addressed, so
+/// resubmitting the same jobs reuses the file.
+fn write_script(
+    dir: &Path,
+    p: &Pipeline,
+    stage: &str,
+    jobs: &[Hash],
+    exe: &Path,
+    cache: &Path,
+) -> Result<PathBuf> {
+    let mut s = String::from("#!/bin/sh\n");
+    s.push_str(&format!(
+        "# cegraph: pipeline {}, stage {stage}, {} node(s). Task k runs the k-th job below.\n",
+        p.name,
+        jobs.len()
+    ));
+    s.push_str("set --");
+    for id in jobs {
+        s.push_str(" \\\n  ");
+        s.push_str(&id.to_hex());
+    }
+    s.push_str("\nshift \"${SLURM_ARRAY_TASK_ID:-0}\"\n");
+    s.push_str(&format!(
+        "exec {} exec-node --cache {} \"$1\"\n",
+        shell_quote(&exe.to_string_lossy()),
+        shell_quote(&cache.to_string_lossy())
+    ));
+    let path = dir.join(format!("{}.sh", Hash::of_bytes(s.as_bytes()).short()));
+    if !path.exists() {
+        let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+        fs::write(&tmp, &s).map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(path)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// How a tracked job ended.
+#[derive(Debug, Clone)]
+pub enum JobEnd {
+    Ran { seconds: f64, host: String },
+    CacheHit { host: String },
+    Failed { why: String, log: PathBuf },
+}
+
+/// Live counts for a progress display.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub pending: usize,
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+}
+
+pub trait WaitObserver {
+    fn poll(&self, _counts: Counts) {}
+    fn ended(&self, _node: &str, _slurm_id: &str, _end: &JobEnd) {}
+}
+
+/// Follow the tracked jobs until each has ended: one `squeue` call per poll, backing off
+/// from 0.5 s to `max_interval` while nothing changes. Returns each node's end, in the order
+/// they ended; stops early (returning what ended) on Ctrl-C.
+pub fn wait(
+    p: &Pipeline,
+    store: &Store,
+    tracked: &[Tracked],
+    cluster: &Cluster,
+    max_interval: Duration,
+    observer: &dyn WaitObserver,
+) -> Result<Vec<(usize, JobEnd)>> {
+    let prefix = job_name_prefix(p);
+    let log_dir = store.root().join("slurm").join("logs");
+    let mut open: Vec<&Tracked> = tracked.iter().collect();
+    let mut ended = Vec::new();
+    let min_interval = Duration::from_millis(500);
+    let mut interval = min_interval;
+    loop {
+        let states = cluster.jobs(&prefix)?;
+        let before = open.len();
+        let mut counts = Counts::default();
+        open.retain(|t| {
+            // The result is read after squeue: a job writes it before it exits, so a job
+            // squeue shows as ended has its result on disk (if it wrote one).
+            let end = match handoff::read_result(store, &t.job) {
+                Some(r) => Some(match r.outcome {
+                    JobOutcome::Ran { seconds, .. } => JobEnd::Ran {
+                        seconds,
+                        host: r.host,
+                    },
+                    JobOutcome::CacheHit { .. } => JobEnd::CacheHit { host: r.host },
+                    JobOutcome::Failed { message, log } => JobEnd::Failed {
+                        why: message,
+                        log: log.unwrap_or_else(|| slurm_log(&log_dir, &t.slurm_id)),
+                    },
+                }),
+                None => match states.get(&t.slurm_id) {
+                    Some(s) if s.is_active() => {
+                        if s.is_running() {
+                            counts.running += 1;
+                        } else {
+                            counts.pending += 1;
+                        }
+                        None
+                    }
+                    Some(s) => Some(ended_without_result(s, &log_dir, &t.slurm_id)),
+                    None => Some(JobEnd::Failed {
+                        why: "left the queue without writing a result".into(),
+                        log: slurm_log(&log_dir, &t.slurm_id),
+                    }),
+                },
+            };
+            match end {
+                Some(e) => {
+                    observer.ended(&p.nodes[t.node].name, &t.slurm_id, &e);
+                    ended.push((t.node, e));
+                    false
+                }
+                None => true,
+            }
+        });
+        counts.done = ended
+            .iter()
+            .filter(|(_, e)| !matches!(e, JobEnd::Failed { .. }))
+            .count();
+        counts.failed = ended.len() - counts.done;
+        observer.poll(counts);
+        if open.is_empty() || super::INTERRUPTED.load(Ordering::Relaxed) {
+            return Ok(ended);
+        }
+        interval = if open.len() < before {
+            min_interval
+        } else {
+            (interval.mul_f64(1.5)).min(max_interval)
+        };
+        let until = Instant::now() + interval;
+        while Instant::now() < until && !super::INTERRUPTED.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100).min(interval));
+        }
+    }
+}
+
+fn ended_without_result(s: &JobState, log_dir: &Path, slurm_id: &str) -> JobEnd {
+    JobEnd::Failed {
+        why: s.describe(),
+        log: slurm_log(log_dir, slurm_id),
+    }
+}
+
+/// Slurm's own output file of an array task (`--output=%A_%a.out`).
+pub fn slurm_log(log_dir: &Path, slurm_id: &str) -> PathBuf {
+    log_dir.join(format!("{slurm_id}.out"))
+}
+
+/// The pipeline's nodes that have a queued or running job: node name → (Slurm id, state).
+pub fn queued(
+    p: &Pipeline,
+    store: &Store,
+    cluster: &Cluster,
+) -> Result<BTreeMap<String, (String, JobState)>> {
+    let ledger = Ledger::load(store, p);
+    if ledger.nodes.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let live = cluster.jobs(&job_name_prefix(p))?;
+    Ok(ledger
+        .nodes
+        .iter()
+        .filter_map(|(name, e)| {
+            let s = live.get(&e.slurm_id).filter(|s| s.is_active())?;
+            Some((name.clone(), (e.slurm_id.clone(), s.clone())))
+        })
+        .collect())
+}
+
+/// Cancel every queued or running job of this pipeline; returns the Slurm ids cancelled.
+pub fn cancel(p: &Pipeline, store: &Store, cluster: &Cluster) -> Result<Vec<String>> {
+    let ids: Vec<String> = queued(p, store, cluster)?
+        .into_values()
+        .map(|(id, _)| id)
+        .collect();
+    cluster.cancel(&ids)?;
+    Ok(ids)
+}
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
