@@ -65,6 +65,24 @@ pub fn collect(
             doomed.push(path);
         }
     }
+    // Handed-over jobs (Slurm) and their scripts and logs matter while the jobs are queued
+    // and for a look afterwards: they go with the recent-runs window.
+    for dir in ["jobs/specs", "jobs/results", "jobs/pipelines"] {
+        for (path, _) in sharded_files(&store.root().join(dir), ".json") {
+            if !modified_within(&path, now, keep_recent) {
+                doomed.push(path);
+            }
+        }
+    }
+    for dir in ["slurm/scripts", "slurm/logs"] {
+        if let Ok(rd) = fs::read_dir(store.root().join(dir)) {
+            for e in rd.flatten() {
+                if !modified_within(&e.path(), now, keep_recent) {
+                    doomed.push(e.path());
+                }
+            }
+        }
+    }
     // Staging left by killed runs (an hour old: a live run may still be writing newer ones).
     if let Ok(rd) = fs::read_dir(store.tmp_dir()) {
         for e in rd.flatten() {

@@ -136,6 +136,19 @@ fn a_matrix_pipeline_through_slurm_gives_the_same_lock_as_a_local_run() {
     cluster.cegraph(&["run"]).ok();
     cluster.cegraph(&["verify"]).ok();
     cluster.assert_cache_consistent();
+    // Job files, scripts and Slurm logs are kept with recent runs, then collected.
+    let files_under = |dir: &str| {
+        walkdir::WalkDir::new(cluster.join(dir))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .count()
+    };
+    assert!(files_under("cache/jobs") >= 6 && files_under("cache/slurm/logs") == 6);
+    cluster.cegraph(&["gc", "--keep-days", "0"]).ok();
+    assert_eq!(files_under("cache/jobs"), 0);
+    assert_eq!(files_under("cache/slurm/logs"), 0);
+    cluster.cegraph(&["verify"]).ok();
 }
 
 #[test]

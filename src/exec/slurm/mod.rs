@@ -435,7 +435,7 @@ pub trait WaitObserver {
 }
 
 /// Follow the tracked jobs until each has ended: one `squeue` call per poll, backing off
-/// from 0.5 s to `max_interval` while nothing changes. Returns each node's end, in the order
+/// from 0.5 s towards `max_interval` while nothing changes. Returns each node's end, in the order
 /// they ended; stops early (returning what ended) on Ctrl-C.
 pub fn wait(
     p: &Pipeline,
@@ -451,6 +451,7 @@ pub fn wait(
     let mut ended = Vec::new();
     let min_interval = Duration::from_millis(500);
     let mut interval = min_interval;
+    let started = Instant::now();
     loop {
         let states = cluster.jobs(&prefix)?;
         let before = open.len();
@@ -504,10 +505,14 @@ pub fn wait(
         if open.is_empty() || super::INTERRUPTED.load(Ordering::Relaxed) {
             return Ok(ended);
         }
+        // Back off while nothing changes and come halfway back when something does, but
+        // never poll more often than 20 times over the time waited so far: quick feedback
+        // at first, a light load on the controller for long waits.
+        let floor = (started.elapsed() / 20).clamp(min_interval, max_interval);
         interval = if open.len() < before {
-            min_interval
+            (interval / 2).max(floor)
         } else {
-            (interval.mul_f64(1.5)).min(max_interval)
+            interval.mul_f64(1.5).clamp(floor, max_interval)
         };
         let until = Instant::now() + interval;
         while Instant::now() < until && !super::INTERRUPTED.load(Ordering::Relaxed) {
