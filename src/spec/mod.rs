@@ -650,7 +650,10 @@ impl Resolver<'_> {
             outs,
             out_dir,
             metrics,
-            resources: self.checked_resources(&stage.resources, at)?,
+            resources: match &stage.resources {
+                Some(r) => self.checked_resources(r.value(), r.line_col())?,
+                None => Resources::default(),
+            },
             line_col: at,
         };
         Ok((node, deps))

@@ -123,7 +123,7 @@ pub struct StageSpec {
     pub metrics: Option<At<String>>,
     /// What one node needs to run; the scheduler never oversubscribes.
     #[serde(default)]
-    pub resources: Resources,
+    pub resources: Option<At<Resources>>,
 }
 
 /// A matrix axis: a list of values, or `${vars.NAME}` naming a list.
@@ -195,4 +195,29 @@ pub fn json_schema() -> String {
     let mut s = serde_json::to_string_pretty(&schema).expect("schemas serialise");
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{valid_mem, valid_time};
+
+    #[test]
+    fn slurm_memory_sizes() {
+        for ok in ["512", "512M", "16G", "1T", "100k"] {
+            assert!(valid_mem(ok), "{ok}");
+        }
+        for bad in ["", "G", "16GB", "1.5G", "-1", "16 G"] {
+            assert!(!valid_mem(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slurm_time_limits() {
+        for ok in ["90", "30:00", "02:00:00", "1-12", "1-12:30", "1-12:30:00"] {
+            assert!(valid_time(ok), "{ok}");
+        }
+        for bad in ["", "1h", "1:2:3:4", "1-", "-5", "a-1", "1-2-3"] {
+            assert!(!valid_time(bad), "{bad}");
+        }
+    }
 }

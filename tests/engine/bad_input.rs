@@ -205,3 +205,21 @@ fn a_misspelt_stage_dependency_suggests_the_stage() {
         out.stderr
     );
 }
+
+#[test]
+fn slurm_memory_without_a_valid_unit() {
+    let err = error_of("stages:\n  a:\n    cmd: echo\n    resources: {mem: 16GB}\n");
+    assert!(
+        err.contains("resources.mem `16GB` is not a memory size"),
+        "{err}"
+    );
+    assert!(err.contains("cegraph.yaml:4:16"), "{err}");
+    assert!(err.contains("512M, 16G"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_the_slurm_block() {
+    let err = error_of("stages:\n  a:\n    cmd: echo\nslurm: {partion: gpu}\n");
+    assert!(err.contains("unknown field `partion`"), "{err}");
+    assert!(err.contains("cegraph.yaml:4:"), "{err}");
+}

@@ -336,3 +336,40 @@ fn without_slurm_commands_the_error_says_what_to_install() {
         out.stderr
     );
 }
+
+#[test]
+fn a_failing_job_is_reported_with_its_log_and_its_dependents_are_cancelled() {
+    let Some(_cluster) =
+        cluster("a_failing_job_is_reported_with_its_log_and_its_dependents_are_cancelled")
+    else {
+        return;
+    };
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  broken:
+    cmd: echo "loss is nan" && exit 3
+    outs: [out/model.txt]
+  eval:
+    deps: [broken]
+    cmd: cat ${deps} > ${outs[0]}
+    outs: [out/eval.txt]
+"#,
+    );
+    let _cancel = CancelOnDrop(&p);
+    let out = slurm_run(&p, &["--wait"]).code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("FAILED    broken"), "{all}");
+    assert!(all.contains("exited with status 3"), "{all}");
+    let log = all
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("log: "))
+        .unwrap_or_else(|| panic!("no log path in {all}"));
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("loss is nan"), "{log}: {text}");
+    assert!(
+        all.contains("FAILED    eval") && all.contains("upstream job failed"),
+        "{all}"
+    );
+    assert!(!p.join("out/eval.txt").exists());
+}

@@ -577,3 +577,67 @@ fn now_ns() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_and_settings_become_sbatch_flags() {
+        let settings = SlurmSettings {
+            partition: Some("gpu".into()),
+            account: Some("lab".into()),
+            qos: None,
+            sbatch: vec!["--constraint=a100".into()],
+            shared_fs: false,
+        };
+        let r = Resources {
+            cpus: 8,
+            gpus: 2,
+            mem: Some("64G".into()),
+            time: Some("1-00:00:00".into()),
+        };
+        let deps: BTreeSet<String> = ["12_0".to_string(), "9_3".to_string()].into();
+        let a = sbatch_args(
+            &settings,
+            &r,
+            "cegraph:ab:train",
+            3,
+            &deps,
+            Path::new("/c/slurm/logs"),
+            Path::new("/ws"),
+        );
+        for flag in [
+            "--job-name=cegraph:ab:train",
+            "--array=0-2",
+            "--chdir=/ws",
+            "--output=/c/slurm/logs/%A_%a.out",
+            "--cpus-per-task=8",
+            "--kill-on-invalid-dep=yes",
+            "--dependency=afterok:12_0:9_3",
+            "--gres=gpu:2",
+            "--mem=64G",
+            "--time=1-00:00:00",
+            "--partition=gpu",
+            "--account=lab",
+            "--constraint=a100",
+        ] {
+            assert!(a.contains(&flag.to_string()), "{flag} missing from {a:?}");
+        }
+        assert!(!a.iter().any(|f| f.starts_with("--qos")));
+        let none = sbatch_args(
+            &SlurmSettings::default(),
+            &Resources::default(),
+            "n",
+            1,
+            &BTreeSet::new(),
+            Path::new("/l"),
+            Path::new("/w"),
+        );
+        assert!(
+            !none
+                .iter()
+                .any(|f| f.starts_with("--dependency") || f.starts_with("--gres"))
+        );
+    }
+}
