@@ -212,6 +212,21 @@ fn pipeline_lock(store: &Store, p: &Pipeline) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// A progress bar on stderr (hidden off a terminal) with the running nodes as its message.
+fn progress_bar(total: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
 /// The binary that runs built-in-kind nodes: `cegraph-worker` beside this one (it links
 /// libtorch), else this binary (a build without the `torch` feature).
 pub fn kind_runner() -> Result<std::path::PathBuf> {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::error::{Error, Result};
 use crate::exec::{Observer, Outcome, RunOptions};
@@ -54,13 +54,7 @@ struct Progress {
 
 impl Progress {
     fn new(total: usize, quiet: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
-            )
-            .expect("valid template"),
-        );
+        let bar = super::progress_bar(total);
         Progress {
             bar,
             quiet,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::error::{Error, Result};
 use crate::exec::slurm::cluster::Cluster;
@@ -166,7 +166,7 @@ pub fn run(args: &Args, l: &Loaded, targets: Vec<usize>) -> Result<ExitCode> {
         collect_only: true,
         exe: super::kind_runner()?,
     };
-    let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &collect, &Silent)?;
+    let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &collect, &crate::exec::Silent)?;
     check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
     summary.lock.write(&lock_path)?;
 
@@ -221,9 +221,6 @@ fn blocked_result(blocked: &[(usize, String)], p: &crate::spec::Pipeline) -> Res
     }
 }
 
-struct Silent;
-impl crate::exec::Observer for Silent {}
-
 /// A bar over the tracked jobs, and one line per job as it ends.
 struct WaitProgress {
     bar: ProgressBar,
@@ -232,13 +229,7 @@ struct WaitProgress {
 
 impl WaitProgress {
     fn new(total: usize, quiet: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
-            )
-            .expect("valid template"),
-        );
+        let bar = super::progress_bar(total);
         WaitProgress { bar, quiet }
     }
 

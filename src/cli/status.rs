@@ -26,9 +26,6 @@ struct NodeStatus {
     slurm_job: Option<String>,
 }
 
-struct Silent;
-impl crate::exec::Observer for Silent {}
-
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let l = super::load(&args.pipeline, catalog)?;
     let lock = LockFile::read(&l.pipeline.lock_path())?;
@@ -41,7 +38,14 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         collect_only: false,
         exe: std::path::PathBuf::new(),
     };
-    let summary = crate::exec::run(&l.pipeline, &l.dag, &l.store, &lock, &opts, &Silent)?;
+    let summary = crate::exec::run(
+        &l.pipeline,
+        &l.dag,
+        &l.store,
+        &lock,
+        &opts,
+        &crate::exec::Silent,
+    )?;
     let rows: Vec<NodeStatus> = summary
         .outcomes
         .into_iter()

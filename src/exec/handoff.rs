@@ -300,11 +300,9 @@ fn run_job(
     if job.force.is_none()
         && let Verdict::Restore(rec, _) = judge(p, store, &inputs, &key, None, false)
     {
-        for out in rec.outputs.iter().filter(|o| o.cached) {
-            store
-                .restore_output(&p.workspace, out)
-                .map_err(|e| e.to_string())?;
-        }
+        store
+            .restore_outputs(&p.workspace, &rec.outputs)
+            .map_err(|e| e.to_string())?;
         return Ok(JobOutcome::CacheHit {
             key,
             outputs: rec.outputs,

@@ -71,6 +71,10 @@ pub trait Observer: Sync {
     fn finished(&self, _node: &str, _outcome: &Outcome) {}
 }
 
+/// An observer that shows nothing (`status`, collecting Slurm results).
+pub struct Silent;
+impl Observer for Silent {}
+
 /// What a run did. A failed or interrupted run still reports what finished (in `lock`),
 /// with the failure in `error`.
 pub struct RunSummary {
@@ -194,9 +198,7 @@ pub fn run(
                         release(i, dag, &mut waiting, &mut ready);
                     }
                     Verdict::Restore(rec, _) => {
-                        for out in rec.outputs.iter().filter(|o| o.cached) {
-                            store.restore_output(&p.workspace, out)?;
-                        }
+                        store.restore_outputs(&p.workspace, &rec.outputs)?;
                         new_lock.nodes.insert(
                             node.name.clone(),
                             LockEntry {

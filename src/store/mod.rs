@@ -236,6 +236,13 @@ impl Store {
         parse_tree_manifest(&fs::read(self.object_path(hash)).ok()?)
     }
 
+    /// Materialise every cached output of a run in the workspace.
+    pub fn restore_outputs(&self, workspace: &Path, outs: &[OutputRecord]) -> Result<()> {
+        outs.iter()
+            .filter(|o| o.cached)
+            .try_for_each(|o| self.restore_output(workspace, o))
+    }
+
     /// Materialise a recorded output in the workspace from the cache (atomically per file).
     pub fn restore_output(&self, workspace: &Path, out: &OutputRecord) -> Result<()> {
         let dest = workspace.join(&out.path);

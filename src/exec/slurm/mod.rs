@@ -180,9 +180,7 @@ pub fn submit(
                     continue;
                 }
                 Verdict::Restore(rec, _) => {
-                    for out in rec.outputs.iter().filter(|o| o.cached) {
-                        store.restore_output(&p.workspace, out)?;
-                    }
+                    store.restore_outputs(&p.workspace, &rec.outputs)?;
                     new_lock.nodes.insert(
                         node.name.clone(),
                         LockEntry {
