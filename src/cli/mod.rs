@@ -234,3 +234,36 @@ pub fn kind_runner() -> Result<std::path::PathBuf> {
     let worker = me.with_file_name("cegraph-worker");
     Ok(if worker.exists() { worker } else { me })
 }
+
+/// `--locked`: refuse a run that would change the lock file, naming what changed.
+fn check_locked(
+    locked: bool,
+    lock: &crate::store::lock::LockFile,
+    new: &crate::store::lock::LockFile,
+    lock_path: &std::path::Path,
+) -> Result<()> {
+    if !locked || new == lock {
+        return Ok(());
+    }
+    let changed: Vec<&String> = new
+        .nodes
+        .iter()
+        .filter(|(k, v)| lock.nodes.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .chain(lock.nodes.keys().filter(|k| !new.nodes.contains_key(*k)))
+        .collect();
+    Err(Error::usage(
+        format!(
+            "--locked: the run changed {} lock entr{} ({}); {} left as it was",
+            changed.len(),
+            if changed.len() == 1 { "y" } else { "ies" },
+            changed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            lock_path.display()
+        ),
+        "results did not reproduce the committed lock file; run without --locked to accept them",
+    ))
+}

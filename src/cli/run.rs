@@ -3,7 +3,7 @@ use std::sync::Mutex;
 
 use indicatif::ProgressBar;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::{Observer, Outcome, RunOptions};
 use crate::kind::Catalog;
 use crate::store::lock::LockFile;
@@ -11,36 +11,36 @@ use crate::store::lock::LockFile;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub(super) pipeline: super::PipelineArgs,
+    pipeline: super::PipelineArgs,
     /// Nodes or stages to bring up to date (with what they depend on). Default: all.
-    pub(super) targets: Vec<String>,
+    targets: Vec<String>,
     /// CPU slots for running nodes. Default: the number of CPUs.
     #[arg(short, long)]
-    pub(super) jobs: Option<usize>,
+    jobs: Option<usize>,
     /// Show what would run or be restored; change nothing.
     #[arg(short = 'n', long)]
-    pub(super) dry_run: bool,
+    dry_run: bool,
     /// Re-run the selected nodes even if they are up to date.
     #[arg(long)]
-    pub(super) force: bool,
+    force: bool,
     /// After a failure, still finish the branches that do not depend on it.
     #[arg(short = 'k', long)]
-    pub(super) keep_going: bool,
+    keep_going: bool,
     /// Fail if the run would change the lock file (CI: results must reproduce).
     #[arg(long)]
-    pub(super) locked: bool,
+    locked: bool,
     /// Print only failures and the summary.
     #[arg(short, long)]
-    pub(super) quiet: bool,
+    quiet: bool,
     /// Where stale nodes run: on this machine, or as Slurm jobs (`cegraph exec-node`).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
-    pub(super) executor: Executor,
+    executor: Executor,
     #[command(flatten)]
-    pub(super) slurm: super::run_slurm::SlurmArgs,
+    slurm: super::run_slurm::SlurmArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum Executor {
+enum Executor {
     Local,
     Slurm,
 }
@@ -118,7 +118,12 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let p = &l.pipeline;
     let targets = super::targets(p, &args.targets)?;
     if args.executor == Executor::Slurm && !args.dry_run {
-        return super::run_slurm::run(&args, &l, targets);
+        let how = super::run_slurm::How {
+            force: args.force,
+            locked: args.locked,
+            quiet: args.quiet,
+        };
+        return super::run_slurm::run(&l, targets, how, &args.slurm);
     }
     let _guard = if args.dry_run {
         None
@@ -154,7 +159,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
+    super::check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
     summary.lock.write(&lock_path)?;
     println!(
         "{} ran, {} restored, {} up to date, {} failed, {} skipped in {:.2}s",
@@ -169,37 +174,4 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// `--locked`: refuse a run that would change the lock file, naming what changed.
-pub(super) fn check_locked(
-    locked: bool,
-    lock: &LockFile,
-    new: &LockFile,
-    lock_path: &std::path::Path,
-) -> Result<()> {
-    if !locked || new == lock {
-        return Ok(());
-    }
-    let changed: Vec<&String> = new
-        .nodes
-        .iter()
-        .filter(|(k, v)| lock.nodes.get(*k) != Some(v))
-        .map(|(k, _)| k)
-        .chain(lock.nodes.keys().filter(|k| !new.nodes.contains_key(*k)))
-        .collect();
-    Err(Error::usage(
-        format!(
-            "--locked: the run changed {} lock entr{} ({}); {} left as it was",
-            changed.len(),
-            if changed.len() == 1 { "y" } else { "ies" },
-            changed
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            lock_path.display()
-        ),
-        "results did not reproduce the committed lock file; run without --locked to accept them",
-    ))
 }

@@ -13,8 +13,14 @@ use crate::exec::{Outcome, RunOptions};
 use crate::spec::model::SlurmSettings;
 use crate::store::lock::LockFile;
 
-use super::Loaded;
-use super::run::{Args, check_locked};
+use super::{Loaded, check_locked};
+
+/// The `run` flags that matter here.
+pub struct How {
+    pub force: bool,
+    pub locked: bool,
+    pub quiet: bool,
+}
 
 /// Slurm flags; each overrides the pipeline's `slurm:` block.
 #[derive(clap::Args)]
@@ -40,12 +46,11 @@ pub struct SlurmArgs {
     poll_max: f64,
 }
 
-pub fn run(args: &Args, l: &Loaded, targets: Vec<usize>) -> Result<ExitCode> {
+pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<ExitCode> {
     let p = &l.pipeline;
     let _guard = super::pipeline_lock(&l.store, p)?;
     let lock_path = p.lock_path();
     let lock = LockFile::read(&lock_path)?;
-    let s = &args.slurm;
     let file = &p.slurm;
     let settings = SlurmSettings {
         partition: s.partition.clone().or_else(|| file.partition.clone()),
@@ -130,7 +135,7 @@ pub fn run(args: &Args, l: &Loaded, targets: Vec<usize>) -> Result<ExitCode> {
         sub.elapsed.as_secs_f64()
     );
     let tracked: Vec<slurm::Tracked> = sub.tracked().cloned().collect();
-    if tracked.is_empty() || !args.slurm.wait {
+    if tracked.is_empty() || !s.wait {
         check_locked(args.locked, &lock, &sub.lock, &lock_path)?;
         sub.lock.write(&lock_path)?;
         if !tracked.is_empty() {
@@ -149,7 +154,7 @@ pub fn run(args: &Args, l: &Loaded, targets: Vec<usize>) -> Result<ExitCode> {
         &l.store,
         &tracked,
         &cluster,
-        Duration::from_secs_f64(args.slurm.poll_max.max(0.5)),
+        Duration::from_secs_f64(s.poll_max.max(0.5)),
         &progress,
     )?;
     progress.bar.finish_and_clear();
