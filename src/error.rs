@@ -115,6 +115,15 @@ pub enum Error {
     #[diagnostic(help("see each node's log (path above); fix, then rerun `cegraph run`"))]
     NodesFailed { count: usize, first: String },
 
+    /// A remote cache could not be used: what failed, and what to set or fix.
+    #[error("remote `{remote}`: {message}")]
+    #[diagnostic(help("{help}"))]
+    Remote {
+        remote: String,
+        message: String,
+        help: String,
+    },
+
     #[error("interrupted; {done} node(s) finished and were recorded")]
     #[diagnostic(help("rerun `cegraph run` to pick up where it stopped"))]
     Interrupted { done: usize },

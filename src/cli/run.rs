@@ -32,6 +32,13 @@ pub struct Args {
     /// Print only failures and the summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Before running a stale node, look its key up on this remote and download the result
+    /// instead (a remote cache hit).
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Upload each node's result after it runs (to --remote, else the default remote).
+    #[arg(long)]
+    push: bool,
 }
 
 /// Prints one line per node that did something, above a progress bar on terminals.
@@ -87,6 +94,7 @@ impl Observer for Progress {
         let line = match outcome {
             Outcome::Ran { seconds } => format!("ran       {node} ({seconds:.2}s)"),
             Outcome::Restored => format!("restored  {node} (from cache)"),
+            Outcome::Fetched => format!("fetched   {node} (from remote)"),
             Outcome::Failed { message, log } if log.as_os_str().is_empty() => {
                 format!("FAILED    {node}: {message}")
             }
@@ -130,6 +138,15 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         force: args.force,
         keep_going: args.keep_going,
         exe: super::kind_runner()?,
+        remote: None,
+        push: args.push,
+    };
+    let remote = super::remote::for_run(&l, args.remote.as_deref(), args.push, args.dry_run)?;
+    let opts = RunOptions {
+        remote: remote
+            .clone()
+            .map(|r| r as std::sync::Arc<dyn crate::remote::RemoteCache>),
+        ..opts
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
     let progress = Progress::new(selected, args.quiet);
@@ -183,8 +200,14 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         count(|o| matches!(o, Outcome::Skipped)),
         summary.elapsed.as_secs_f64()
     );
+    let fetched = count(|o| matches!(o, Outcome::Fetched));
+    let pushed_all = match &remote {
+        Some(r) => super::remote::after_run(r, fetched, args.push)?,
+        None => true,
+    };
     match summary.error {
         Some(e) => Err(e),
+        None if !pushed_all => Ok(ExitCode::FAILURE),
         None => Ok(ExitCode::SUCCESS),
     }
 }

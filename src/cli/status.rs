@@ -36,6 +36,8 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         force: false,
         keep_going: true,
         exe: std::path::PathBuf::new(),
+        remote: None,
+        push: false,
     };
     let summary = crate::exec::run(&l.pipeline, &l.dag, &l.store, &lock, &opts, &Silent)?;
     let rows: Vec<NodeStatus> = summary

@@ -4,6 +4,7 @@
 pub mod interp;
 pub mod memo;
 pub mod model;
+pub mod remotes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -60,6 +61,8 @@ pub struct Pipeline {
     pub nodes: Vec<Node>,
     /// Stage name → its nodes' indexes, in declaration order.
     pub stages: IndexMap<String, Vec<usize>>,
+    /// Remote caches by name (`remotes:`).
+    pub remotes: IndexMap<String, remotes::RemoteDecl>,
     by_name: HashMap<String, usize>,
 }
 
@@ -83,6 +86,7 @@ struct Resolved {
     explicit_workspace: bool,
     nodes: Vec<Node>,
     stages: IndexMap<String, Vec<usize>>,
+    remotes: IndexMap<String, remotes::RemoteDecl>,
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
@@ -116,6 +120,7 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
             .collect(),
         nodes: resolved.nodes,
         stages: resolved.stages,
+        remotes: resolved.remotes,
     })
 }
 
@@ -149,6 +154,7 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
             .unwrap_or_else(|| "pipeline".into())
     });
     let explicit_workspace = file.workspace.is_some();
+    let remotes = remotes::resolve(src, &file.remotes)?;
     let (nodes, stages) = Resolver { src, catalog }.resolve(file)?;
     Ok(Resolved {
         name,
@@ -156,6 +162,7 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
         explicit_workspace,
         nodes,
         stages,
+        remotes,
     })
 }
 

@@ -55,6 +55,29 @@ pub struct PipelineFile {
     pub vars: IndexMap<String, At<Value>>,
     /// The stages, by name. Names may use letters, digits, `_` and `-`.
     pub stages: IndexMap<String, At<StageSpec>>,
+    /// Remote caches by name, for `cegraph push`, `pull`, `verify --remote` and `run --remote`.
+    /// Credentials, endpoints and regions never go here: they come from the environment.
+    #[serde(default)]
+    pub remotes: IndexMap<String, At<RemoteSpec>>,
+}
+
+/// A remote cache: its URL, or `{url: ..., default: true}` to pick it when `--remote` is not
+/// given. URLs: `s3://bucket/prefix` (any S3-compatible endpoint), `gs://bucket/prefix`,
+/// `az://container/prefix`, `file:///shared/dir`, or `https://host/prefix` (read-only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RemoteSpec {
+    Url(String),
+    Table(RemoteTable),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteTable {
+    pub url: String,
+    /// Use this remote when `--remote` is not given (at most one remote may say so).
+    #[serde(default)]
+    pub default: bool,
 }
 
 /// One stage: a built-in `kind` or a shell `cmd`, possibly expanded by a `matrix`.

@@ -5,4 +5,5 @@ mod binary;
 mod cache;
 mod incremental;
 mod project;
+mod remote;
 mod verify;
