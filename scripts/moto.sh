@@ -20,8 +20,15 @@ start() {
     else
         if [[ ! -x "$venv/bin/moto_server" ]]; then
             echo "installing moto[server] into $venv …" >&2
-            python3 -m venv "$venv"
-            "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+            rm -rf "$venv"
+            if python3 -m venv "$venv" 2>/dev/null; then
+                "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+            else
+                # Debian without python3-venv's ensurepip: a pip-less venv, filled by the system pip.
+                python3 -m venv --without-pip "$venv"
+                python3 -m pip --python "$venv/bin/python" install --quiet \
+                    --disable-pip-version-check 'moto[server]>=5,<6'
+            fi
         fi
         "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
         echo $! >"$pidfile"

@@ -227,16 +227,16 @@ fn s3_builder(name: &str, url: &str) -> Result<(AmazonS3Builder, String), Error>
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "1h");
     let env_keys = env("AWS_ACCESS_KEY_ID").is_some() || env("AWS_SECRET_ACCESS_KEY").is_some();
     let mut from_profile = false;
-    if !env_keys && let Some(p) = &profile {
-        if let (Some(id), Some(secret)) =
+    if !env_keys
+        && let Some(p) = &profile
+        && let (Some(id), Some(secret)) =
             (p.get("aws_access_key_id"), p.get("aws_secret_access_key"))
-        {
-            b = b.with_access_key_id(id).with_secret_access_key(secret);
-            if let Some(token) = p.get("aws_session_token") {
-                b = b.with_token(token);
-            }
-            from_profile = true;
+    {
+        b = b.with_access_key_id(id).with_secret_access_key(secret);
+        if let Some(token) = p.get("aws_session_token") {
+            b = b.with_token(token);
         }
+        from_profile = true;
     }
     if env("AWS_PROFILE").is_some() && !env_keys && profile.is_none() && config.is_none() {
         return Err(Error::Remote {

@@ -709,10 +709,17 @@ impl Remote {
 struct PushPlan {
     /// Object → its file in the local cache.
     objects: BTreeMap<Hash, PathBuf>,
-    /// Per entry: node, key, its objects, the record and log bytes; `None` when the local
-    /// cache lacks part of the entry (its record is then not pushed).
-    records: Vec<(String, Hash, Vec<Hash>, Option<(Vec<u8>, Option<Vec<u8>>)>)>,
+    records: Vec<RecordPush>,
     problems: Vec<String>,
+}
+
+/// One entry's run record, pushed once all of `objects` are on the remote.
+struct RecordPush {
+    key: Hash,
+    objects: Vec<Hash>,
+    /// The record's and the log's bytes; `None` when the local cache lacks part of the entry
+    /// (its record is then not pushed).
+    payload: Option<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl PushPlan {
@@ -764,7 +771,11 @@ impl PushPlan {
             let payload = record
                 .filter(|_| complete)
                 .map(|r| (r, std::fs::read(store.log_path(&e.key)).ok()));
-            plan.records.push((e.node.clone(), e.key, mine, payload));
+            plan.records.push(RecordPush {
+                key: e.key,
+                objects: mine,
+                payload,
+            });
         }
         plan
     }
@@ -855,12 +866,12 @@ async fn push_plan(
     let ready: Vec<_> = plan
         .records
         .into_iter()
-        .filter_map(|(node, key, objects, payload)| {
-            let payload = payload?;
-            objects
+        .filter_map(|r| {
+            let payload = r.payload?;
+            r.objects
                 .iter()
                 .all(|h| arrived.contains(h) && !failed.contains(h))
-                .then_some((node, key, payload))
+                .then_some((r.key, payload))
         })
         .collect();
     if let Some(o) = observer {
@@ -869,7 +880,7 @@ async fn push_plan(
     let counters = Arc::new(Counters::default());
     let tasks: Vec<_> = ready
         .into_iter()
-        .map(|(_node, key, (record, log))| {
+        .map(|(key, (record, log))| {
             let conn = conn.clone();
             async move {
                 let store = conn.store.as_ref();
