@@ -797,6 +797,15 @@ async fn push_plan(
     for (h, path) in &plan.objects {
         sizes.insert(*h, std::fs::metadata(path).at(path)?.len());
     }
+    // What the remote has: one listing per shard beats one HEAD per object for large pushes.
+    let listed = if sizes.len() > LIST_ABOVE {
+        let shards: BTreeSet<String> = sizes.keys().map(|h| h.to_hex()[..2].to_string()).collect();
+        Some(Arc::new(list_objects(&conn, shards, jobs).await.map_err(
+            |e| conn.explain("listing the remote's objects", &e),
+        )?))
+    } else {
+        None
+    };
     if let Some(o) = observer {
         o.begin("objects", sizes.len() as u64, sizes.values().sum());
     }
@@ -807,10 +816,15 @@ async fn push_plan(
         .map(|(&h, path)| {
             let (conn, path, counters) = (conn.clone(), path.clone(), counters.clone());
             let size = sizes[&h];
+            let listed = listed.clone();
             async move {
                 let key = object_key(&conn, &h);
                 // Content-addressed: an object of the right size under its name is this object.
-                match transfer::head(conn.store.as_ref(), &key).await {
+                let found = match &listed {
+                    Some(listed) => Ok(listed.get(&h).copied()),
+                    None => transfer::head(conn.store.as_ref(), &key).await,
+                };
+                match found {
                     Ok(Some(found)) if found == size => {
                         counters.add_bytes(size);
                         return (h, Ok(None));
@@ -916,6 +930,43 @@ async fn push_plan(
         }
     }
     Ok(report)
+}
+
+/// Above this many objects a push lists the remote's shards (`objects/ab/`, at most 256
+/// listings) instead of asking for each object.
+const LIST_ABOVE: usize = 256;
+
+/// Sizes of the objects the remote holds in `shards`.
+async fn list_objects(
+    conn: &Arc<Connection>,
+    shards: BTreeSet<String>,
+    jobs: usize,
+) -> std::result::Result<BTreeMap<Hash, u64>, object_store::Error> {
+    let listings = futures::stream::iter(shards.into_iter().map(|shard| {
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let prefix = conn.key(&format!("objects/{shard}"));
+            let mut found = Vec::new();
+            let mut stream = conn.store.list(Some(&prefix));
+            while let Some(meta) = stream.next().await {
+                let meta = meta?;
+                let name = meta.location.filename().unwrap_or_default();
+                if let Some(h) = Hash::from_hex(&format!("{shard}{name}")) {
+                    found.push((h, meta.size));
+                }
+            }
+            Ok::<_, object_store::Error>(found)
+        })
+    }))
+    .buffer_unordered(jobs)
+    .collect::<Vec<_>>()
+    .await;
+    let mut sizes = BTreeMap::new();
+    for listing in listings {
+        let listing = listing.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        sizes.extend(listing?);
+    }
+    Ok(sizes)
 }
 
 /// The run record under `key` on the remote (checked to be a record of that key), and with

@@ -774,7 +774,22 @@ fn s3_a_missing_bucket_and_a_killed_push_are_handled() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill it once some objects are on the server.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, listing) = http(
+            &endpoint,
+            "GET",
+            &format!("/{b}?list-type=2&prefix=objects/"),
+            b"",
+        );
+        let keys = String::from_utf8_lossy(&listing).matches("<Key>").count();
+        if keys >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the push never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "the push finished before it could be killed"
