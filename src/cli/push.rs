@@ -4,7 +4,6 @@ use std::time::Instant;
 use super::remote::{Bar, RemoteArgs, rate, size};
 use crate::error::Result;
 use crate::kind::Catalog;
-use crate::store::lock::LockFile;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,7 +17,7 @@ pub struct Args {
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let l = super::load(&args.pipeline, catalog)?;
-    let lock = LockFile::read(&l.pipeline.lock_path())?;
+    let lock = super::remote::read_lock(&l)?;
     let entries = super::remote::entries(&l, &lock, &args.targets)?;
     let remote = super::remote::open(&l, &args.remote, true)?;
     let clock = Instant::now();

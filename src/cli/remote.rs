@@ -26,6 +26,18 @@ pub fn open(l: &Loaded, args: &RemoteArgs, writing: bool) -> Result<Remote> {
     Ok(Remote::open(&l.pipeline, args.remote.as_deref(), writing)?.with_jobs(args.jobs))
 }
 
+/// The pipeline's lock file; a missing one is an error (there is nothing to transfer).
+pub fn read_lock(l: &Loaded) -> Result<LockFile> {
+    let path = l.pipeline.lock_path();
+    if !path.exists() {
+        return Err(crate::error::Error::usage(
+            format!("{} does not exist", path.display()),
+            "push and pull move what a lock file names: run the pipeline first, or get its lock file from version control",
+        ));
+    }
+    LockFile::read(&path)
+}
+
 /// The lock file's entries for `targets` (node or stage names; all when empty).
 pub fn entries(l: &Loaded, lock: &LockFile, targets: &[String]) -> Result<Vec<Entry>> {
     if targets.is_empty() {

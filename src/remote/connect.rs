@@ -152,7 +152,8 @@ pub fn connect(name: &str, url: &str, create: bool) -> Result<Connection, Error>
             // The URL's path is the base of every key: the store is rooted there.
             let store = HttpBuilder::new()
                 .with_url(url.trim_end_matches('/'))
-                .with_client_options(client_options())
+                // The URL says http:// explicitly: allow it.
+                .with_client_options(client_options().with_allow_http(parsed.scheme() == "http"))
                 .with_retry(retry())
                 .build()
                 .map_err(|e| fail(one_line(&e), "fix the http(s):// URL"))?;

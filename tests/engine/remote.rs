@@ -808,3 +808,85 @@ fn s3_a_missing_bucket_and_a_killed_push_are_handled() {
     let c = clone_of(&p);
     s3_command(&c, &endpoint, &["verify", "--remote", "s3", "--deep"]).ok();
 }
+
+/// A free local TCP port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Serves `dir` over HTTP until dropped.
+struct HttpServer(std::process::Child);
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path, port: u16) -> Option<HttpServer> {
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--directory")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = HttpServer(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(server)
+}
+
+#[test]
+fn a_remote_served_over_http_can_be_pulled_from_and_verified_but_not_pushed_to() {
+    let o = origin();
+    o.project.cegraph(&["push"]).ok();
+    // The file:// remote's directory, served by a plain static HTTP server, under a prefix.
+    let site = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(o.remote.path(), site.path().join("cache")).unwrap();
+    let port = free_port();
+    let Some(_server) = serve(site.path(), port) else {
+        eprintln!("SKIPPED: the http remote test needs python3 (for `python3 -m http.server`)");
+        return;
+    };
+    let c = Project::new();
+    c.write(
+        "cegraph.yaml",
+        &pipeline(&format!("  web: http://127.0.0.1:{port}/cache/")),
+    );
+    c.write("cegraph.lock", &o.project.read("cegraph.lock"));
+    c.cegraph(&["verify", "--remote", "web"]).ok();
+    let pulled = c.cegraph(&["pull"]).ok();
+    assert!(
+        pulled.stdout.contains("pulled 7 object(s)"),
+        "{}",
+        pulled.stdout
+    );
+    c.cegraph(&["checkout"]).ok();
+    assert_same_outputs(&o.project, &c);
+    let ran = c.executed(|| {
+        let d = clone_of(&c);
+        d.cegraph(&["run", "--remote", "web"]).ok();
+        assert_same_outputs(&o.project, &d);
+    });
+    assert!(ran.is_empty(), "{ran:?}");
+    let err = c.cegraph(&["push"]).code(1);
+    assert!(err.stderr.contains("is read-only"), "{}", err.stderr);
+}
