@@ -475,6 +475,13 @@ fn remotes_are_chosen_by_name_default_or_environment() {
     );
     let none = Project::with_pipeline(STAGES);
     let err = none.cegraph(&["pull"]).code(2);
+    assert!(
+        err.stderr.contains("cegraph.lock does not exist"),
+        "{}",
+        err.stderr
+    );
+    none.cegraph(&["run"]).ok();
+    let err = none.cegraph(&["pull"]).code(2);
     assert!(err.stderr.contains("declares no remotes"), "{}", err.stderr);
     let err = none.cegraph(&["run", "--remote", "x"]).code(2);
     assert!(err.stderr.contains("declares no remotes"), "{}", err.stderr);
