@@ -53,14 +53,18 @@ pub fn entries(l: &Loaded, lock: &LockFile, targets: &[String]) -> Result<Vec<En
 /// A progress bar of bytes (or, for phases of small things, objects) on terminals.
 pub struct Bar {
     bar: ProgressBar,
-    phase: Mutex<(String, u64)>,
+    /// The phase's name, its object count, and whether the bar counts bytes (else objects).
+    phase: Mutex<(String, u64, bool)>,
 }
 
 impl Bar {
     pub fn new() -> Bar {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        bar.set_message("connecting…");
         Bar {
-            bar: ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()),
-            phase: Mutex::new((String::new(), 0)),
+            bar,
+            phase: Mutex::new((String::new(), 0, false)),
         }
     }
 
@@ -71,7 +75,7 @@ impl Bar {
 
 impl TransferObserver for Bar {
     fn begin(&self, what: &str, objects: u64, bytes: u64) {
-        *self.phase.lock().unwrap() = (what.to_string(), objects);
+        *self.phase.lock().unwrap() = (what.to_string(), objects, bytes > 0);
         let template = if bytes > 0 {
             self.bar.set_length(bytes);
             "{spinner} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}"
@@ -86,12 +90,9 @@ impl TransferObserver for Bar {
     }
 
     fn progress(&self, objects: u64, bytes: u64) {
-        let (what, total) = self.phase.lock().unwrap().clone();
-        if self.bar.length() == Some(total) && bytes == 0 {
-            self.bar.set_position(objects);
-        } else {
-            self.bar.set_position(bytes);
-        }
+        let (what, total, by_bytes) = self.phase.lock().unwrap().clone();
+        self.bar
+            .set_position(if by_bytes { bytes } else { objects });
         self.bar.set_message(format!("{what}: {objects}/{total}"));
     }
 }
