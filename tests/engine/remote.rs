@@ -897,3 +897,39 @@ fn a_remote_served_over_http_can_be_pulled_from_and_verified_but_not_pushed_to()
     let err = c.cegraph(&["push"]).code(1);
     assert!(err.stderr.contains("is read-only"), "{}", err.stderr);
 }
+
+#[test]
+fn s3_credentials_region_and_endpoint_can_come_from_an_aws_profile() {
+    let Some(endpoint) =
+        s3_endpoint("s3_credentials_region_and_endpoint_can_come_from_an_aws_profile")
+    else {
+        return;
+    };
+    let b = bucket(&endpoint, "profile");
+    let p = Project::with_pipeline(&pipeline(&format!("  s3: s3://{b}/cache")));
+    p.cegraph(&["run"]).ok();
+    p.write(
+        "home/.aws/credentials",
+        "[default]\naws_access_key_id = wrong\n\n[paper]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    );
+    p.write(
+        "home/.aws/config",
+        &format!("[profile paper]\nregion = eu-west-1\nendpoint_url = {endpoint}\n"),
+    );
+    // No AWS_* variable but the profile's name.
+    let out: Run = without_aws(&p, &["push"])
+        .env("AWS_PROFILE", "paper")
+        .output()
+        .unwrap()
+        .into();
+    let out = out.ok();
+    assert!(out.stdout.contains("pushed 7 object(s)"), "{}", out.stdout);
+    let c = clone_of(&p);
+    let out: Run = without_aws(&c, &["verify", "--remote", "s3"])
+        .env("HOME", p.join("home"))
+        .env("AWS_PROFILE", "paper")
+        .output()
+        .unwrap()
+        .into();
+    out.ok();
+}
