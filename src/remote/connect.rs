@@ -370,10 +370,15 @@ impl Connection {
                     message: format!("{message} ({what}: {text})"),
                     help,
                 },
-                _ => Error::Remote {
+                (_, scheme) => Error::Remote {
                     remote: self.name.clone(),
                     message: format!("no usable credentials ({what}: {text})"),
-                    help: "set the credentials for this store in the environment".into(),
+                    help: match scheme {
+                        Scheme::Gcs => "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file (or GOOGLE_SERVICE_ACCOUNT)",
+                        Scheme::Azure => "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_KEY)",
+                        _ => "set the credentials for this store in the environment",
+                    }
+                    .into(),
                 },
             };
         } else if matches!(e, object_store::Error::Unauthenticated { .. })
