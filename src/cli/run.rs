@@ -127,6 +127,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     };
     let lock_path = p.lock_path();
     let lock = LockFile::read(&lock_path)?;
+    let remote = super::remote::for_run(&l, args.remote.as_deref(), args.push, args.dry_run)?;
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -138,15 +139,10 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         force: args.force,
         keep_going: args.keep_going,
         exe: super::kind_runner()?,
-        remote: None,
-        push: args.push,
-    };
-    let remote = super::remote::for_run(&l, args.remote.as_deref(), args.push, args.dry_run)?;
-    let opts = RunOptions {
         remote: remote
             .clone()
             .map(|r| r as std::sync::Arc<dyn crate::remote::RemoteCache>),
-        ..opts
+        push: args.push,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
     let progress = Progress::new(selected, args.quiet);
