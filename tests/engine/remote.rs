@@ -614,15 +614,21 @@ fn an_unreachable_endpoint_fails_in_seconds() {
 // ---------------------------------------------------------------------------------------------
 // Against a real S3 endpoint (moto), when one is running.
 
+/// Say that a test did not run, past the test harness's capture (so it shows without
+/// `--nocapture`).
+fn skipped(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
 /// The S3 endpoint to test against, or `None` after saying the tests are skipped.
 fn s3_endpoint(test: &str) -> Option<String> {
     match std::env::var("CEGRAPH_TEST_S3_ENDPOINT") {
         Ok(e) if !e.is_empty() => Some(e.trim_end_matches('/').to_string()),
         _ => {
-            eprintln!(
-                "SKIPPED: {test} needs an S3 endpoint (run `scripts/moto.sh start` and export \
+            skipped(&format!(
+                "{test} needs an S3 endpoint (run `scripts/moto.sh start` and export \
                  the CEGRAPH_TEST_S3_ENDPOINT it prints)"
-            );
+            ));
             None
         }
     }
@@ -870,7 +876,7 @@ fn a_remote_served_over_http_can_be_pulled_from_and_verified_but_not_pushed_to()
     std::os::unix::fs::symlink(o.remote.path(), site.path().join("cache")).unwrap();
     let port = free_port();
     let Some(_server) = serve(site.path(), port) else {
-        eprintln!("SKIPPED: the http remote test needs python3 (for `python3 -m http.server`)");
+        skipped("the http remote test needs python3 (for `python3 -m http.server`)");
         return;
     };
     let c = Project::new();
