@@ -90,7 +90,12 @@ pub fn main(catalog: Catalog) -> ExitCode {
         };
         Box::new(opts.build())
     }));
-    if !matches!(cli.command, Command::ExecNode(_)) {
+    // Transfers stop at Ctrl-C at once: nothing they write is published before it is whole,
+    // and a rerun resumes (leftovers in cache/tmp are swept by `gc`).
+    if !matches!(
+        cli.command,
+        Command::ExecNode(_) | Command::Push(_) | Command::Pull(_)
+    ) {
         let _ = ctrlc::set_handler(|| {
             crate::exec::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         });

@@ -440,3 +440,29 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::read_ini_section;
+
+    #[test]
+    fn aws_ini_sections_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "# comment\n[default]\nregion = us-east-1\n\n[profile paper]\nRegion=eu-west-1\n\
+             endpoint_url = http://127.0.0.1:9000\n; other\n[profile other]\nregion = x\n",
+        )
+        .unwrap();
+        let paper = read_ini_section(&path, "profile paper").unwrap();
+        assert_eq!(paper["region"], "eu-west-1");
+        assert_eq!(paper["endpoint_url"], "http://127.0.0.1:9000");
+        assert_eq!(
+            read_ini_section(&path, "default").unwrap()["region"],
+            "us-east-1"
+        );
+        assert!(read_ini_section(&path, "profile nope").is_none());
+        assert!(read_ini_section(&dir.path().join("missing"), "default").is_none());
+    }
+}

@@ -93,3 +93,33 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn remote_urls_are_checked() {
+        for ok in [
+            "s3://bucket/prefix",
+            "s3://bucket",
+            "gs://b/p",
+            "az://container/p",
+            "file:///mnt/shared/cache",
+            "https://host/cache",
+            "http://127.0.0.1:8000",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("ftp://host/x", "unsupported URL scheme `ftp://`"),
+            ("bucket/prefix", "is not a URL"),
+            ("s3:///prefix", "has no bucket or host"),
+            ("file://host/dir", "names a host"),
+            ("s3://AKIA:secret@bucket/x", "credentials do not belong"),
+        ] {
+            let err = check_url(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
