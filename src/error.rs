@@ -119,6 +119,14 @@ pub enum Error {
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
     Slurm { message: String, help: String },
+    /// A remote cache could not be used: what failed, and what to set or fix.
+    #[error("remote `{remote}`: {message}")]
+    #[diagnostic(help("{help}"))]
+    Remote {
+        remote: String,
+        message: String,
+        help: String,
+    },
 
     #[error("interrupted; {done} node(s) finished and were recorded")]
     #[diagnostic(help("rerun `cegraph run` to pick up where it stopped"))]

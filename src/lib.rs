@@ -12,6 +12,7 @@ pub mod graph;
 pub mod hash;
 pub mod kind;
 pub mod ml;
+pub mod remote;
 pub mod report;
 pub mod rng;
 pub mod spec;

@@ -2,10 +2,14 @@
 //! miette and owns the exit codes (0 ok, 1 stale/failed/mismatch, 2 bad input, 130 interrupted).
 
 mod cancel;
+mod checkout;
 mod dag;
 mod doctor;
 mod exec_node;
 mod gc;
+mod pull;
+mod push;
+mod remote;
 mod run;
 mod run_slurm;
 mod schema;
@@ -60,6 +64,12 @@ enum Command {
     Verify(verify::Args),
     /// Remove cache entries that no lock file and no recent run refers to.
     Gc(gc::Args),
+    /// Upload the results behind the lock file (or the named nodes) that the remote lacks.
+    Push(push::Args),
+    /// Download what the local cache lacks of the lock file's results, verifying every object.
+    Pull(pull::Args),
+    /// Put the lock file's outputs in the workspace from the cache; runs nothing.
+    Checkout(checkout::Args),
     /// Provenance of one node: what went into its key, its outputs, metrics and log.
     Show(show::Args),
     /// Print the JSON schema of pipeline files.
@@ -85,7 +95,12 @@ pub fn main(catalog: Catalog) -> ExitCode {
         };
         Box::new(opts.build())
     }));
-    if !matches!(cli.command, Command::ExecNode(_)) {
+    // Transfers stop at Ctrl-C at once: nothing they write is published before it is whole,
+    // and a rerun resumes (leftovers in cache/tmp are swept by `gc`).
+    if !matches!(
+        cli.command,
+        Command::ExecNode(_) | Command::Push(_) | Command::Pull(_)
+    ) {
         let _ = ctrlc::set_handler(|| {
             crate::exec::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         });
@@ -98,6 +113,9 @@ pub fn main(catalog: Catalog) -> ExitCode {
         Command::Verify(a) => verify::run(a, &catalog),
         Command::Gc(a) => gc::run(a, &catalog),
         Command::Show(a) => show::run(a, &catalog),
+        Command::Push(a) => push::run(a, &catalog),
+        Command::Pull(a) => pull::run(a, &catalog),
+        Command::Checkout(a) => checkout::run(a, &catalog),
         Command::Schema => schema::run(),
         Command::Doctor => doctor::run(),
         Command::ExecNode(a) => return exec_node::run(a, &catalog),

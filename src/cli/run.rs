@@ -37,6 +37,13 @@ pub struct Args {
     executor: Executor,
     #[command(flatten)]
     slurm: super::run_slurm::SlurmArgs,
+    /// Before running a stale node, look its key up on this remote and download the result
+    /// instead (a remote cache hit).
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Upload each node's result after it runs (to --remote, else the default remote).
+    #[arg(long)]
+    push: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,6 +99,7 @@ impl Observer for Progress {
         let line = match outcome {
             Outcome::Ran { seconds } => format!("ran       {node} ({seconds:.2}s)"),
             Outcome::Restored => format!("restored  {node} (from cache)"),
+            Outcome::Fetched => format!("fetched   {node} (from remote)"),
             Outcome::Failed { message, log } if log.as_os_str().is_empty() => {
                 format!("FAILED    {node}: {message}")
             }
@@ -132,6 +140,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     };
     let lock_path = p.lock_path();
     let lock = LockFile::read(&lock_path)?;
+    let remote = super::remote::for_run(&l, args.remote.as_deref(), args.push, args.dry_run)?;
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -144,6 +153,10 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         keep_going: args.keep_going,
         collect_only: false,
         exe: super::kind_runner()?,
+        remote: remote
+            .clone()
+            .map(|r| r as std::sync::Arc<dyn crate::remote::RemoteCache>),
+        push: args.push,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
     let progress = Progress::new(selected, args.quiet);
@@ -170,8 +183,14 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         count(|o| matches!(o, Outcome::Skipped)),
         summary.elapsed.as_secs_f64()
     );
+    let fetched = count(|o| matches!(o, Outcome::Fetched));
+    let pushed_all = match &remote {
+        Some(r) => super::remote::after_run(r, fetched, args.push)?,
+        None => true,
+    };
     match summary.error {
         Some(e) => Err(e),
+        None if !pushed_all => Ok(ExitCode::FAILURE),
         None => Ok(ExitCode::SUCCESS),
     }
 }

@@ -169,6 +169,8 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
         force: false,
         keep_going: true,
         collect_only: true,
+        remote: None,
+        push: false,
         exe: super::kind_runner()?,
     };
     let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &collect, &crate::exec::Silent)?;

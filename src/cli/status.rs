@@ -37,6 +37,8 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         keep_going: true,
         collect_only: false,
         exe: std::path::PathBuf::new(),
+        remote: None,
+        push: false,
     };
     let summary = crate::exec::run(
         &l.pipeline,

@@ -8,6 +8,13 @@ use crate::store::lock::LockFile;
 pub struct Args {
     #[command(flatten)]
     pipeline: super::PipelineArgs,
+    /// Also check that every object and run record the lock file names is on this remote
+    /// (sizes; manifests and records by content). What CI runs after a push.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+    /// With --remote: download every object and check its hash too.
+    #[arg(long, requires = "remote")]
+    deep: bool,
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
@@ -21,6 +28,9 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let lock = LockFile::read(&lock_path)?;
+    if let Some(name) = &args.remote {
+        return super::remote::verify_remote(&l, &lock, name, args.deep);
+    }
     let report = crate::exec::verify::verify(&l.pipeline, &l.dag, &l.store, &lock)?;
     for p in &report.problems {
         println!("MISMATCH {p}");

@@ -10,7 +10,7 @@ pub mod verify;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::graph::Dag;
 use crate::hash::Hash;
+use crate::remote::RemoteCache;
 use crate::spec::Pipeline;
 use crate::store::lock::{LockEntry, LockFile};
 use crate::store::{OutputRecord, Store};
@@ -39,6 +40,10 @@ pub struct RunOptions {
     pub collect_only: bool,
     /// The binary that runs kind nodes (`exec-node`).
     pub exe: PathBuf,
+    /// `run --remote`: a stale node is downloaded from here instead of run when it has the key.
+    pub remote: Option<Arc<dyn RemoteCache>>,
+    /// `run --push`: each node that ran is uploaded to `remote`.
+    pub push: bool,
 }
 
 /// What happened to one node in a run.
@@ -47,6 +52,8 @@ pub struct RunOptions {
 pub enum Outcome {
     UpToDate,
     Restored,
+    /// Downloaded from the remote cache (`run --remote`) instead of run.
+    Fetched,
     Ran {
         seconds: f64,
     },
@@ -176,6 +183,7 @@ pub fn run(
                     lock.nodes.get(&node.name),
                     opts.force,
                 );
+                let (verdict, fetched) = fetch_from_remote(opts, store, &key, verdict)?;
                 match verdict {
                     Verdict::UpToDate => {
                         outputs[i] = lock.nodes.get(&node.name).map(|e| e.outs.clone());
@@ -207,8 +215,13 @@ pub fn run(
                             },
                         );
                         outputs[i] = Some(rec.outputs);
-                        outcome[i] = Some(Outcome::Restored);
-                        observer.finished(&node.name, &Outcome::Restored);
+                        let o = if fetched {
+                            Outcome::Fetched
+                        } else {
+                            Outcome::Restored
+                        };
+                        observer.finished(&node.name, &o);
+                        outcome[i] = Some(o);
                         release(i, dag, &mut waiting, &mut ready);
                     }
                     Verdict::Run(_) if opts.collect_only => {
@@ -305,6 +318,11 @@ pub fn run(
             free_gpus += node.resources.gpus as usize;
             match done {
                 Done::Ok(i, outs, key, o) => {
+                    if opts.push
+                        && let Some(remote) = &opts.remote
+                    {
+                        remote.push(store, &key)?;
+                    }
                     new_lock.nodes.insert(
                         node.name.clone(),
                         LockEntry {
@@ -358,7 +376,12 @@ pub fn run(
     let mut summary = summary;
     if INTERRUPTED.load(Ordering::Relaxed) {
         summary.error = Some(Error::Interrupted {
-            done: summary.count(|o| matches!(o, Outcome::Ran { .. } | Outcome::Restored)),
+            done: summary.count(|o| {
+                matches!(
+                    o,
+                    Outcome::Ran { .. } | Outcome::Restored | Outcome::Fetched
+                )
+            }),
         });
     } else if !failures.is_empty() {
         summary.error = Some(Error::NodesFailed {
@@ -367,6 +390,25 @@ pub fn run(
         });
     }
     Ok(summary)
+}
+
+/// `run --remote`: a node that would run is downloaded instead when the remote has its key
+/// (turning the verdict into a restore); `true` when that happened.
+fn fetch_from_remote(
+    opts: &RunOptions,
+    store: &Store,
+    key: &Hash,
+    verdict: Verdict,
+) -> Result<(Verdict, bool)> {
+    match (verdict, &opts.remote) {
+        (Verdict::Run(why), Some(remote)) if !opts.dry_run && !opts.force => {
+            match remote.fetch(store, key)? {
+                Some(rec) => Ok((Verdict::Restore(Box::new(rec), why), true)),
+                None => Ok((Verdict::Run(why), false)),
+            }
+        }
+        (verdict, _) => Ok((verdict, false)),
+    }
 }
 
 fn release(i: usize, dag: &Dag, waiting: &mut [usize], ready: &mut VecDeque<usize>) {

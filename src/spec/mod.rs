@@ -4,6 +4,7 @@
 pub mod interp;
 pub mod memo;
 pub mod model;
+pub mod remotes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -62,6 +63,8 @@ pub struct Pipeline {
     pub stages: IndexMap<String, Vec<usize>>,
     /// The file's `slurm:` block (defaults when absent).
     pub slurm: SlurmSettings,
+    /// Remote caches by name (`remotes:`).
+    pub remotes: IndexMap<String, remotes::RemoteDecl>,
     by_name: HashMap<String, usize>,
 }
 
@@ -86,6 +89,7 @@ impl Pipeline {
             nodes: self.nodes.clone(),
             stages: self.stages.clone(),
             slurm: self.slurm.clone(),
+            remotes: self.remotes.clone(),
         }
     }
 
@@ -99,6 +103,7 @@ impl Pipeline {
             nodes: s.nodes,
             stages: s.stages,
             slurm: s.slurm,
+            remotes: s.remotes,
         }
     }
 }
@@ -113,6 +118,7 @@ pub struct Snapshot {
     nodes: Vec<Node>,
     stages: IndexMap<String, Vec<usize>>,
     slurm: SlurmSettings,
+    remotes: IndexMap<String, remotes::RemoteDecl>,
 }
 
 fn index_by_name(nodes: &[Node]) -> HashMap<String, usize> {
@@ -133,6 +139,7 @@ struct Resolved {
     nodes: Vec<Node>,
     stages: IndexMap<String, Vec<usize>>,
     slurm: SlurmSettings,
+    remotes: IndexMap<String, remotes::RemoteDecl>,
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
@@ -162,6 +169,7 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
         nodes: resolved.nodes,
         stages: resolved.stages,
         slurm: resolved.slurm,
+        remotes: resolved.remotes,
     })
 }
 
@@ -200,6 +208,7 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
         .as_ref()
         .map(|s| s.value().clone())
         .unwrap_or_default();
+    let remotes = remotes::resolve(src, &file.remotes)?;
     let (nodes, stages) = Resolver { src, catalog }.resolve(file)?;
     Ok(Resolved {
         name,
@@ -208,6 +217,7 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
         nodes,
         stages,
         slurm,
+        remotes,
     })
 }
 

@@ -58,6 +58,10 @@ pub struct PipelineFile {
     /// Defaults for `cegraph run --executor slurm` (the command line's flags override them).
     #[serde(default)]
     pub slurm: Option<At<SlurmSettings>>,
+    /// Remote caches by name, for `cegraph push`, `pull`, `verify --remote` and `run --remote`.
+    /// Credentials, endpoints and regions never go here: they come from the environment.
+    #[serde(default)]
+    pub remotes: IndexMap<String, At<RemoteSpec>>,
 }
 
 /// Where and how Slurm jobs are submitted. Not part of any key: it changes where a node
@@ -81,6 +85,25 @@ pub struct SlurmSettings {
     /// tell (it recognises NFS, Lustre, GPFS, BeeGFS, CephFS and similar by type).
     #[serde(default)]
     pub shared_fs: bool,
+}
+
+/// A remote cache: its URL, or `{url: ..., default: true}` to pick it when `--remote` is not
+/// given. URLs: `s3://bucket/prefix` (any S3-compatible endpoint), `gs://bucket/prefix`,
+/// `az://container/prefix`, `file:///shared/dir`, or `https://host/prefix` (read-only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RemoteSpec {
+    Url(String),
+    Table(RemoteTable),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteTable {
+    pub url: String,
+    /// Use this remote when `--remote` is not given (at most one remote may say so).
+    #[serde(default)]
+    pub default: bool,
 }
 
 /// One stage: a built-in `kind` or a shell `cmd`, possibly expanded by a `matrix`.

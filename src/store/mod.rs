@@ -10,6 +10,7 @@
 //! cache/stat.bin           stat cache
 //! ```
 
+pub mod checkout;
 pub mod gc;
 pub mod lock;
 
@@ -274,8 +275,23 @@ impl Store {
         if dest.is_dir() {
             remove_path(dest)?;
         }
-        let tmp = tempfile::NamedTempFile::new_in(parent).at(parent)?;
-        fs::copy(&obj, tmp.path()).at(&obj)?;
+        // A reflink shares the object's blocks copy-on-write (btrfs, XFS, APFS): instant, and an
+        // edit of the workspace file cannot reach the cache. Elsewhere it is a plain copy. Hard
+        // links would be as fast but make the workspace file *be* the cache object, so one
+        // in-place write (`>>`, a tool reopening it) would silently corrupt the cache.
+        let tmp = tempfile::Builder::new()
+            .make_in(parent, |path| {
+                match reflink_copy::reflink_or_copy(&obj, path) {
+                    Ok(_) => fs::File::open(path),
+                    Err(e) => {
+                        if e.kind() != io::ErrorKind::AlreadyExists {
+                            let _ = fs::remove_file(path);
+                        }
+                        Err(e)
+                    }
+                }
+            })
+            .at(&obj)?;
         let mode = fs::metadata(&obj).at(&obj)?.permissions().mode();
         fs::set_permissions(
             tmp.path(),
@@ -286,6 +302,21 @@ impl Store {
         tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
         self.stat.remember(dest, &meta, *hash);
         Ok(())
+    }
+
+    /// Publish a temporary file in [`Store::tmp_dir`] that the caller has checked holds exactly
+    /// the bytes named `hash` (a verified download).
+    pub fn publish_object(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        hash: &Hash,
+        executable: bool,
+    ) -> Result<()> {
+        publish(
+            tmp,
+            &self.object_path(hash),
+            if executable { 0o111 } else { 0 },
+        )
     }
 
     pub fn read_record(&self, key: &Hash) -> Option<RunRecord> {

@@ -5,5 +5,6 @@ mod binary;
 mod cache;
 mod incremental;
 mod project;
+mod remote;
 mod slurm;
 mod verify;

@@ -1,0 +1,246 @@
+//! `cegraph pull` and `run --remote`: download what the local cache lacks, every object
+//! checked against its name before it is published.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::connect::Connection;
+use super::transfer::{self, Counters, Failure};
+use super::{
+    Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key, record_key, run_all,
+};
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use crate::store::{RECORD_FORMAT, RunRecord, Store};
+
+impl Remote {
+    /// Download what the local cache lacks of `entries`, verifying every object.
+    pub fn pull(
+        &self,
+        store: &Store,
+        entries: &[Entry],
+        observer: &dyn TransferObserver,
+    ) -> Result<PullReport> {
+        self.pull_entries(store, entries, true, observer)
+    }
+
+    fn pull_entries(
+        &self,
+        store: &Store,
+        entries: &[Entry],
+        records: bool,
+        observer: &dyn TransferObserver,
+    ) -> Result<PullReport> {
+        let mut report = PullReport::default();
+        // Directory manifests first: they name the files to fetch.
+        let manifests: BTreeMap<Hash, String> = entries
+            .iter()
+            .flat_map(|e| {
+                e.outs
+                    .iter()
+                    .filter(|o| o.cached && o.dir && !store.has_object(&o.hash))
+                    .map(|o| (o.hash, format!("{}: {}", e.node, o.path)))
+            })
+            .collect();
+        self.download_into(store, manifests, "manifests", &mut report, observer)?;
+        // Then every file object the cache lacks.
+        let mut files: BTreeMap<Hash, (String, u64, bool)> = BTreeMap::new();
+        for e in entries {
+            for o in e.outs.iter().filter(|o| o.cached) {
+                if !o.dir {
+                    files.insert(o.hash, (format!("{}: {}", e.node, o.path), o.size, false));
+                } else if let Some(tree) = store.tree(&o.hash) {
+                    for t in tree {
+                        let what = format!("{}: {}/{}", e.node, o.path, t.rel);
+                        files.insert(t.hash, (what, t.size, t.executable));
+                    }
+                }
+            }
+        }
+        let before = files.len();
+        files.retain(|h, _| !store.has_object(h));
+        report.present += before - files.len();
+        let executable: BTreeSet<Hash> = files
+            .iter()
+            .filter(|(_, (_, _, x))| *x)
+            .map(|(h, _)| *h)
+            .collect();
+        let bytes: u64 = files.values().map(|(_, s, _)| s).sum();
+        observer.begin("objects", files.len() as u64, bytes);
+        let named: BTreeMap<Hash, String> = files.into_iter().map(|(h, (w, ..))| (h, w)).collect();
+        self.download_objects(store, named, &executable, &mut report, observer)?;
+        if records {
+            let wanted: Vec<&Entry> = entries
+                .iter()
+                .filter(|e| store.read_record(&e.key).is_none())
+                .collect();
+            observer.begin("run records", wanted.len() as u64, 0);
+            let conn = self.conn.clone();
+            let tasks: Vec<_> = wanted
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let conn = conn.clone();
+                    let key = e.key;
+                    async move { (i, fetch_record(&conn, &key, true).await) }
+                })
+                .collect();
+            let counters = Arc::new(Counters::default());
+            let results = self.rt.block_on(run_all(
+                tasks,
+                self.jobs,
+                &counters,
+                Some(observer),
+                |(_, r)| matches!(r, Err(f) if f.is_fatal()),
+            ));
+            for (i, result) in results {
+                let (e, key) = (wanted[i], wanted[i].key);
+                match result {
+                    Ok((rec, log)) => {
+                        store.write_record(&rec)?;
+                        if let Some(log) = log {
+                            store.write_atomic(&store.log_path(&key), &log)?;
+                        }
+                        report.records += 1;
+                    }
+                    Err(f) => {
+                        report
+                            .problems
+                            .push(self.describe(&e.node, "run record", &key, f)?)
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Download `objects` (hash → what it is, for messages) into the cache, verified.
+    fn download_into(
+        &self,
+        store: &Store,
+        objects: BTreeMap<Hash, String>,
+        phase: &str,
+        report: &mut PullReport,
+        observer: &dyn TransferObserver,
+    ) -> Result<()> {
+        observer.begin(phase, objects.len() as u64, 0);
+        self.download_objects(store, objects, &BTreeSet::new(), report, observer)
+    }
+
+    fn download_objects(
+        &self,
+        store: &Store,
+        objects: BTreeMap<Hash, String>,
+        executable: &BTreeSet<Hash>,
+        report: &mut PullReport,
+        observer: &dyn TransferObserver,
+    ) -> Result<()> {
+        let counters = Arc::new(Counters::default());
+        let tmp = store.tmp_dir();
+        let tasks: Vec<_> = objects
+            .keys()
+            .map(|&h| {
+                let conn = self.conn.clone();
+                let tmp = tmp.clone();
+                let counters = counters.clone();
+                async move {
+                    let key = object_key(&conn, &h);
+                    let got =
+                        transfer::download(conn.store.clone(), key, h, Some(tmp), counters).await;
+                    (h, got)
+                }
+            })
+            .collect();
+        let results = self.rt.block_on(run_all(
+            tasks,
+            self.jobs,
+            &counters,
+            Some(observer),
+            |(_, r)| matches!(r, Err(f) if f.is_fatal()),
+        ));
+        for (h, result) in results {
+            match result {
+                Ok(Some(file)) => {
+                    let size = file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+                    store.publish_object(file, &h, executable.contains(&h))?;
+                    report.downloaded += 1;
+                    report.downloaded_bytes += size;
+                }
+                Ok(None) => unreachable!("downloads into the cache keep their file"),
+                Err(f) => {
+                    let what = objects.get(&h).map(String::as_str).unwrap_or("object");
+                    report.problems.push(self.describe(what, "object", &h, f)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A remote cache hit for `run --remote`: the run under `key` and all its objects, verified.
+    pub(super) fn fetch_run(&self, store: &Store, key: &Hash) -> Result<Option<RunRecord>> {
+        let conn = self.conn.clone();
+        let k = *key;
+        let (rec, log) = match self
+            .rt
+            .block_on(async move { fetch_record(&conn, &k, true).await })
+        {
+            Ok(found) => found,
+            Err(Failure::Missing) => return Ok(None),
+            Err(f) => {
+                let line = self.describe(&format!("key {}", key.short()), "run record", key, f)?;
+                return Err(self.corrupt(line));
+            }
+        };
+        let entry = Entry {
+            node: rec.node.clone(),
+            key: *key,
+            outs: rec.outputs.clone(),
+        };
+        let report = self.pull_entries(store, &[entry], false, &Quiet)?;
+        if let Some(first) = report.problems.first() {
+            return Err(self.corrupt(first.clone()));
+        }
+        store.write_record(&rec)?;
+        if let Some(log) = log {
+            store.write_atomic(&store.log_path(key), &log)?;
+        }
+        Ok(Some(rec))
+    }
+
+    fn corrupt(&self, line: String) -> Error {
+        Error::Remote {
+            remote: self.conn.name.clone(),
+            message: line,
+            help: "run without --remote to compute it here, or push it again from a machine that has it"
+                .into(),
+        }
+    }
+}
+
+/// The run record under `key` on the remote (checked to be a record of that key), and with
+/// `with_log` its log when there is one.
+pub(super) async fn fetch_record(
+    conn: &Connection,
+    key: &Hash,
+    with_log: bool,
+) -> std::result::Result<(RunRecord, Option<Vec<u8>>), Failure> {
+    let bytes = transfer::get_bytes(conn.store.as_ref(), &record_key(conn, key)).await?;
+    let rec: Option<RunRecord> = serde_json::from_slice(&bytes).ok();
+    // A record is checked against its name like an object: its inputs must hash to its key.
+    let rec = rec.filter(|r| r.format == RECORD_FORMAT && r.key == *key && r.inputs.key() == *key);
+    let Some(rec) = rec else {
+        return Err(Failure::Corrupt {
+            actual: Hash::of_bytes(&bytes),
+            bytes: bytes.len() as u64,
+        });
+    };
+    if !with_log {
+        return Ok((rec, None));
+    }
+    let log = match transfer::get_bytes(conn.store.as_ref(), &log_key(conn, key)).await {
+        Ok(l) => Some(l),
+        Err(Failure::Missing) => None,
+        Err(f) => return Err(f),
+    };
+    Ok((rec, log))
+}
