@@ -3,7 +3,7 @@ use std::sync::Mutex;
 
 use indicatif::ProgressBar;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::{Observer, Outcome, RunOptions};
 use crate::kind::Catalog;
 use crate::store::lock::LockFile;
@@ -125,6 +125,12 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let l = super::load(&args.pipeline, catalog)?;
     let p = &l.pipeline;
     let targets = super::targets(p, &args.targets)?;
+    if args.executor == Executor::Slurm && (args.remote.is_some() || args.push) {
+        return Err(Error::usage(
+            "--remote and --push do not work with --executor slurm yet",
+            "run through Slurm, then `cegraph push`; on another machine `cegraph pull` and `cegraph checkout`",
+        ));
+    }
     if args.executor == Executor::Slurm && !args.dry_run {
         let how = super::run_slurm::How {
             force: args.force,
