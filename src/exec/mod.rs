@@ -120,15 +120,7 @@ pub fn run(
     } else {
         0
     };
-    let mut new_lock = LockFile {
-        version: lock.version,
-        nodes: lock
-            .nodes
-            .iter()
-            .filter(|(name, _)| p.node_index(name).is_some())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
+    let mut new_lock = plan::carried_over(p, lock);
     let mut outputs: Vec<Option<Vec<OutputRecord>>> = vec![None; n];
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
     let mut waiting: Vec<usize> = p.nodes.iter().map(|x| x.upstream.len()).collect();

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hash::{Hash, KeyInputs};
 use crate::kind::Input;
 use crate::spec::{Action, Node, Pipeline};
-use crate::store::lock::LockEntry;
+use crate::store::lock::{LockEntry, LockFile};
 use crate::store::{OutputRecord, RunRecord, Store};
 
 /// Where a node stands before a run.
@@ -68,6 +68,19 @@ pub fn key_inputs(
         upstream,
         outs: node.outs.iter().map(|o| o.path.clone()).collect(),
     })
+}
+
+/// The lock entries of nodes the pipeline still has: where a run's new lock file starts.
+pub fn carried_over(p: &Pipeline, lock: &LockFile) -> LockFile {
+    LockFile {
+        version: lock.version,
+        nodes: lock
+            .nodes
+            .iter()
+            .filter(|(name, _)| p.node_index(name).is_some())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
 }
 
 /// The upstream nodes as a stage sees them: names, matrix values and output paths.

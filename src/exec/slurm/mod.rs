@@ -116,15 +116,7 @@ pub fn submit(
     let selected = dag.closure(&opts.targets);
     let force_stamp = opts.force.then(now_ns);
 
-    let mut new_lock = LockFile {
-        version: lock.version,
-        nodes: lock
-            .nodes
-            .iter()
-            .filter(|(name, _)| p.node_index(name).is_some())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
+    let mut new_lock = super::plan::carried_over(p, lock);
     let mut plan: Vec<Option<Plan>> = vec![None; p.nodes.len()];
     let mut sub = Submission {
         submitted: Vec::new(),
