@@ -373,3 +373,16 @@ stages:
     );
     assert!(!p.join("out/eval.txt").exists());
 }
+
+#[test]
+fn remote_flags_with_the_slurm_executor_are_refused_with_the_way_to_do_it() {
+    let p = matrix_project();
+    let out = p.cegraph(&["run", "--executor", "slurm", "--push"]).code(2);
+    assert!(
+        out.stderr
+            .contains("--remote and --push do not work with --executor slurm yet"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("cegraph push"), "{}", out.stderr);
+}
