@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::pull::fetch_record;
 use super::transfer::{self, Counters, Failure};
-use super::{CheckReport, Entry, Remote, TransferObserver, object_key, run_all};
+use super::{CheckReport, Entry, Remote, TransferObserver, object_key};
 use crate::error::Result;
 use crate::hash::Hash;
 use crate::hash::files::parse_tree_manifest;
@@ -44,13 +44,7 @@ impl Remote {
                 }
             })
             .collect();
-        let fetched = self.rt.block_on(run_all(
-            tasks,
-            self.jobs,
-            &counters,
-            Some(observer),
-            |(_, r)| matches!(r, Err(f) if f.is_fatal()),
-        ));
+        let fetched = self.run_blocking(tasks, &counters, observer);
         // hash → (what, expected size)
         let mut files: BTreeMap<Hash, (String, u64)> = BTreeMap::new();
         for (i, got) in fetched {
@@ -120,13 +114,7 @@ impl Remote {
                 }
             })
             .collect();
-        let results = self.rt.block_on(run_all(
-            tasks,
-            self.jobs,
-            &counters,
-            Some(observer),
-            |(_, r)| matches!(r, Err(f) if f.is_fatal()),
-        ));
+        let results = self.run_blocking(tasks, &counters, observer);
         for (h, got) in results {
             let (what, size) = &files[&h];
             let h = &h;
@@ -157,13 +145,7 @@ impl Remote {
             })
             .collect();
         let counters = Arc::new(Counters::default());
-        let results = self.rt.block_on(run_all(
-            tasks,
-            self.jobs,
-            &counters,
-            Some(observer),
-            |(_, r)| matches!(r, Err(f) if f.is_fatal()),
-        ));
+        let results = self.run_blocking(tasks, &counters, observer);
         for (i, got) in results {
             let e = &entries[i];
             report.records += 1;

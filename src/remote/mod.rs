@@ -227,6 +227,28 @@ impl Remote {
         &self.conn.name
     }
 
+    /// Run transfers `self.jobs` at a time, reporting progress; the first fatal failure
+    /// (credentials, an unreachable endpoint) stops the rest.
+    fn run_blocking<K, V, F>(
+        &self,
+        tasks: Vec<F>,
+        counters: &Counters,
+        observer: &dyn TransferObserver,
+    ) -> Vec<(K, std::result::Result<V, Failure>)>
+    where
+        F: Future<Output = (K, std::result::Result<V, Failure>)> + Send + 'static,
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        self.rt.block_on(run_all(
+            tasks,
+            self.jobs,
+            counters,
+            Some(observer),
+            |(_, r)| matches!(r, Err(f) if f.is_fatal()),
+        ))
+    }
+
     pub fn url(&self) -> &str {
         &self.conn.url
     }

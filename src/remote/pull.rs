@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use super::connect::Connection;
 use super::transfer::{self, Counters, Failure};
-use super::{
-    Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key, record_key, run_all,
-};
+use super::{Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key, record_key};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::store::{RECORD_FORMAT, RunRecord, Store};
@@ -86,13 +84,7 @@ impl Remote {
                 })
                 .collect();
             let counters = Arc::new(Counters::default());
-            let results = self.rt.block_on(run_all(
-                tasks,
-                self.jobs,
-                &counters,
-                Some(observer),
-                |(_, r)| matches!(r, Err(f) if f.is_fatal()),
-            ));
+            let results = self.run_blocking(tasks, &counters, observer);
             for (i, result) in results {
                 let (e, key) = (wanted[i], wanted[i].key);
                 match result {
@@ -151,13 +143,7 @@ impl Remote {
                 }
             })
             .collect();
-        let results = self.rt.block_on(run_all(
-            tasks,
-            self.jobs,
-            &counters,
-            Some(observer),
-            |(_, r)| matches!(r, Err(f) if f.is_fatal()),
-        ));
+        let results = self.run_blocking(tasks, &counters, observer);
         for (h, result) in results {
             match result {
                 Ok(Some(file)) => {
