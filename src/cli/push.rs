@@ -13,6 +13,10 @@ pub struct Args {
     targets: Vec<String>,
     #[command(flatten)]
     remote: RemoteArgs,
+    /// Also download and hash every object and run record the remote already has, and
+    /// re-send those whose remote copy is corrupt (what `verify --remote --deep` asks for).
+    #[arg(long)]
+    repair: bool,
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
@@ -22,7 +26,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let remote = super::remote::open(&l, &args.remote, true)?;
     let clock = Instant::now();
     let bar = Bar::new();
-    let report = remote.push(&l.store, &entries, &bar);
+    let report = remote.push(&l.store, &entries, args.repair, &bar);
     bar.finish();
     let report = report?;
     let secs = clock.elapsed().as_secs_f64();
@@ -38,10 +42,20 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         rate(report.uploaded_bytes, secs),
         report.present,
     );
-    if report.problems.is_empty() {
+    if report.repaired > 0 {
+        println!(
+            "repaired {} corrupt object(s) or run record(s) on `{}`",
+            report.repaired,
+            remote.name()
+        );
+    }
+    let conflicted = super::remote::report_conflicts(&report.conflicts);
+    if report.problems.is_empty() && !conflicted {
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("push incomplete: {} problem(s)", report.problems.len());
+        if !report.problems.is_empty() {
+            println!("push incomplete: {} problem(s)", report.problems.len());
+        }
         Ok(ExitCode::FAILURE)
     }
 }

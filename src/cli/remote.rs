@@ -139,7 +139,27 @@ pub fn after_run(remote: &Remote, fetched: usize, push: bool) -> Result<bool> {
         report.records,
         remote.name()
     );
-    Ok(report.problems.is_empty())
+    let conflicted = report_conflicts(&report.conflicts);
+    Ok(report.problems.is_empty() && !conflicted)
+}
+
+/// Print a push's conflicts (nodes that gave other outputs than the remote's for the same
+/// key) and what they mean; `true` when there were any.
+pub fn report_conflicts(conflicts: &[String]) -> bool {
+    for c in conflicts {
+        println!("CONFLICT {c}");
+    }
+    if !conflicts.is_empty() {
+        println!(
+            "push failed: {} node(s) gave different outputs from the same inputs here and on the machine \
+             that pushed first (nondeterministic). The remote keeps the first result, so this lock file \
+             names bytes the remote does not have (a clone's `cegraph run --remote` fetches the remote's \
+             and warns). Make the node deterministic: seed its randomness, or declare what varies in \
+             `params:` or `env:`.",
+            conflicts.len()
+        );
+    }
+    !conflicts.is_empty()
 }
 
 /// `verify --remote NAME`: is everything the lock file names on the remote?
@@ -158,7 +178,18 @@ pub fn verify_remote(
     for p in &report.problems {
         println!("MISSING {p}");
     }
-    if report.problems.is_empty() {
+    for c in &report.corrupt {
+        println!("CORRUPT {c}");
+    }
+    if !report.corrupt.is_empty() {
+        println!(
+            "{} corrupt object(s) or run record(s) on remote `{}`: {}",
+            report.corrupt.len(),
+            remote.name(),
+            crate::remote::REPAIR_HINT
+        );
+    }
+    if report.problems.is_empty() && report.corrupt.is_empty() {
         println!(
             "verified: {} object(s) ({}) and {} run record(s) of {} are on remote `{}`{}",
             report.objects,
@@ -172,7 +203,7 @@ pub fn verify_remote(
     } else {
         println!(
             "verify failed: {} problem(s) on remote `{}`",
-            report.problems.len(),
+            report.problems.len() + report.corrupt.len(),
             remote.name()
         );
         Ok(std::process::ExitCode::FAILURE)

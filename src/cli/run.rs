@@ -83,6 +83,11 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn warn(&self, message: &str) {
+        // Above the progress bar, on stderr, whatever --quiet says.
+        self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
+
     fn started(&self, node: &str) {
         let mut r = self.running.lock().unwrap();
         r.push(node.to_string());

@@ -76,6 +76,10 @@ pub enum Outcome {
 pub trait Observer: Sync {
     fn started(&self, _node: &str) {}
     fn finished(&self, _node: &str, _outcome: &Outcome) {}
+    /// Something the user must know although the run goes on (one line, no prefix).
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }
 
 /// An observer that shows nothing (`status`, collecting Slurm results).
@@ -175,7 +179,18 @@ pub fn run(
                     lock.nodes.get(&node.name),
                     opts.force,
                 );
-                let (verdict, fetched) = fetch_from_remote(opts, store, &key, verdict)?;
+                let (verdict, fetched) = fetch_from_remote(p, opts, store, &key, verdict)?;
+                if let Verdict::Restore(rec, _) = &verdict
+                    && !opts.dry_run
+                {
+                    let from = if fetched {
+                        "the remote's"
+                    } else {
+                        "the cache's"
+                    };
+                    let locked = lock.nodes.get(&node.name);
+                    warn_if_rewritten(observer, &node.name, locked, &key, &rec.outputs, from);
+                }
                 match verdict {
                     Verdict::UpToDate => {
                         outputs[i] = lock.nodes.get(&node.name).map(|e| e.outs.clone());
@@ -310,6 +325,8 @@ pub fn run(
             free_gpus += node.resources.gpus as usize;
             match done {
                 Done::Ok(i, outs, key, o) => {
+                    let locked = lock.nodes.get(&node.name);
+                    warn_if_rewritten(observer, &node.name, locked, &key, &outs, "this run's");
                     if opts.push
                         && let Some(remote) = &opts.remote
                     {
@@ -385,22 +402,80 @@ pub fn run(
 }
 
 /// `run --remote`: a node that would run is downloaded instead when the remote has its key
-/// (turning the verdict into a restore); `true` when that happened.
+/// (turning the verdict into a restore); `true` when that happened. The remote's run is judged
+/// as a local restore is: its external (uncached) outputs, such as a `source`'s file, must
+/// hash here to what they were there, else the node runs here.
 fn fetch_from_remote(
+    p: &Pipeline,
     opts: &RunOptions,
     store: &Store,
     key: &Hash,
     verdict: Verdict,
 ) -> Result<(Verdict, bool)> {
     match (verdict, &opts.remote) {
-        (Verdict::Run(why), Some(remote)) if !opts.dry_run && !opts.force => {
-            match remote.fetch(store, key)? {
-                Some(rec) => Ok((Verdict::Restore(Box::new(rec), why), true)),
-                None => Ok((Verdict::Run(why), false)),
+        (Verdict::Run(mut why), Some(remote)) if !opts.dry_run && !opts.force => {
+            let Some(rec) = remote.record(key)? else {
+                return Ok((Verdict::Run(why), false));
+            };
+            let external: Vec<OutputRecord> =
+                rec.outputs.iter().filter(|o| !o.cached).cloned().collect();
+            let differ = plan::damaged_outputs(&p.workspace, store, &external);
+            if !differ.is_empty() {
+                why.push(format!(
+                    "the remote's result was made from other external data ({})",
+                    differ.join(", ")
+                ));
+                return Ok((Verdict::Run(why), false));
             }
+            remote.fetch(store, &rec)?;
+            Ok((Verdict::Restore(rec.into(), why), true))
         }
         (verdict, _) => Ok((verdict, false)),
     }
+}
+
+/// Outputs that give a node other hashes than its lock entry under the same key rewrite the
+/// lock file: say so, naming old → new (the node is nondeterministic, or the lock file came
+/// from a machine whose result never reached this cache or remote).
+fn warn_if_rewritten(
+    observer: &dyn Observer,
+    node: &str,
+    locked: Option<&LockEntry>,
+    key: &Hash,
+    outs: &[OutputRecord],
+    from: &str,
+) {
+    let Some(entry) = locked.filter(|e| e.key == *key) else {
+        return;
+    };
+    // An external output (a `source`'s file) is the user's data, outside the key: that it
+    // changed is not the node's doing.
+    let changed: Vec<String> = outs
+        .iter()
+        .filter(|o| o.cached)
+        .filter_map(|o| {
+            let old = entry.outs.iter().find(|e| e.path == o.path);
+            match old {
+                Some(e) if e.hash == o.hash => None,
+                Some(e) => Some(format!(
+                    "{} {} → {}",
+                    o.path,
+                    e.hash.short(),
+                    o.hash.short()
+                )),
+                None => Some(format!("{} (new) → {}", o.path, o.hash.short())),
+            }
+        })
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    observer.warn(&format!(
+        "{node}: the lock file's hashes for key {} are replaced by {from} ({}): the node gave \
+         different outputs for the same inputs (nondeterministic)",
+        key.short(),
+        changed.join("; ")
+    ));
 }
 
 fn release(i: usize, dag: &Dag, waiting: &mut [usize], ready: &mut VecDeque<usize>) {

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::pull::fetch_record;
+use super::records::{conflict_line, same_outputs};
 use super::transfer::{self, Counters, Failure};
-use super::{CheckReport, Entry, Remote, TransferObserver, object_key};
+use super::{CheckReport, Entry, Remote, TransferObserver, corrupt_line, object_key};
 use crate::error::Result;
 use crate::hash::Hash;
 use crate::hash::files::parse_tree_manifest;
@@ -62,7 +63,8 @@ impl Remote {
                         h.short()
                     )),
                 },
-                Ok(bytes) => report.problems.push(self.describe(
+                Ok(bytes) => self.failed(
+                    &mut report,
                     &what,
                     "manifest",
                     &h,
@@ -70,10 +72,8 @@ impl Remote {
                         actual: Hash::of_bytes(&bytes),
                         bytes: bytes.len() as u64,
                     },
-                )?),
-                Err(f) => report
-                    .problems
-                    .push(self.describe(&what, "manifest", &h, f)?),
+                )?,
+                Err(f) => self.failed(&mut report, &what, "manifest", &h, f)?,
             }
         }
         for e in entries {
@@ -122,11 +122,11 @@ impl Remote {
             match got {
                 Ok(found) if found == *size => report.bytes += found,
                 Ok(found) => report.problems.push(format!(
-                    "{what}: object {} on remote `{}` has {found} bytes, expected {size}",
+                    "{what}: object {} on remote `{}` has {found} bytes, expected {size} (`cegraph push` re-sends it)",
                     h.short(),
                     self.conn.name
                 )),
-                Err(f) => report.problems.push(self.describe(what, "object", h, f)?),
+                Err(f) => self.failed(&mut report, what, "object", h, f)?,
             }
         }
         // Run records: fetched and checked against their key.
@@ -150,18 +150,38 @@ impl Remote {
             let e = &entries[i];
             report.records += 1;
             match got {
-                Ok(rec) if rec.outputs == e.outs => {}
-                Ok(_) => report.problems.push(format!(
-                    "{}: run record {} on remote `{}` names other outputs than the lock file",
-                    e.node,
-                    e.key.short(),
-                    self.conn.name
+                Ok(rec) if same_outputs(&rec.outputs, &e.outs) => {}
+                Ok(rec) => report.problems.push(conflict_line(
+                    &e.node,
+                    &e.key,
+                    &self.conn.name,
+                    &rec.outputs,
+                    &e.outs,
                 )),
-                Err(f) => report
-                    .problems
-                    .push(self.describe(&e.node, "run record", &e.key, f)?),
+                Err(f) => self.failed(&mut report, &e.node, "run record", &e.key, f)?,
             }
         }
         Ok(report)
+    }
+
+    /// File a per-object failure: corrupt bytes apart from the rest (they need a repair, not
+    /// a push); a fatal one is the error.
+    fn failed(
+        &self,
+        report: &mut CheckReport,
+        what: &str,
+        kind: &str,
+        h: &Hash,
+        f: Failure,
+    ) -> Result<()> {
+        match f {
+            Failure::Corrupt { actual, bytes } => {
+                report
+                    .corrupt
+                    .push(corrupt_line(what, kind, h, &self.conn.name, &actual, bytes))
+            }
+            f => report.problems.push(self.describe(what, kind, h, f)?),
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
@@ -226,6 +226,11 @@ fn s3_builder(name: &str, url: &str) -> Result<(AmazonS3Builder, String), Error>
             "60s",
         )
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "1h");
+    // Run records are created "only if absent" (If-None-Match), so that of two machines
+    // pushing one key at once exactly one wins and the other learns of the conflict.
+    if env("AWS_CONDITIONAL_PUT").is_none() {
+        b = b.with_conditional_put(S3ConditionalPut::ETagMatch);
+    }
     let env_keys = env("AWS_ACCESS_KEY_ID").is_some() || env("AWS_SECRET_ACCESS_KEY").is_some();
     let mut from_profile = false;
     if !env_keys

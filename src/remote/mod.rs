@@ -17,6 +17,7 @@ mod check;
 pub mod connect;
 mod pull;
 mod push;
+mod records;
 mod transfer;
 
 use std::future::Future;
@@ -38,9 +39,13 @@ use transfer::{Counters, Failure};
 
 /// What the scheduler needs from a remote cache (`run --remote`, `--push`).
 pub trait RemoteCache: Send + Sync {
-    /// Download the run stored under `key` with all its objects (verified) into `store`;
-    /// `None` when the remote does not have it.
-    fn fetch(&self, store: &Store, key: &Hash) -> Result<Option<RunRecord>>;
+    /// The run record stored under `key` (checked to be a record of that key), without its
+    /// objects; `None` when the remote does not have it. The scheduler judges it (external
+    /// outputs) before anything is downloaded.
+    fn record(&self, key: &Hash) -> Result<Option<RunRecord>>;
+    /// Download `rec`'s objects (each verified against its name), then the record and its log,
+    /// into `store`.
+    fn fetch(&self, store: &Store, rec: &RunRecord) -> Result<()>;
     /// Start uploading the run recorded under `key`; it may finish in the background
     /// (see [`Remote::wait_background`]).
     fn push(&self, store: &Store, key: &Hash) -> Result<()>;
@@ -101,9 +106,27 @@ pub struct PushReport {
     pub uploaded_bytes: u64,
     /// Objects the remote already had.
     pub present: usize,
+    /// `push --repair`: remote objects and records that failed their hash and were re-sent.
+    pub repaired: usize,
     pub records: usize,
     /// One line per object or record that could not be pushed.
     pub problems: Vec<String>,
+    /// One line per node whose run record on the remote names other outputs than this
+    /// workspace's for the same key: the node is nondeterministic.
+    pub conflicts: Vec<String>,
+}
+
+impl PushReport {
+    /// Add `other`'s counts and lines to this report.
+    pub fn absorb(&mut self, other: PushReport) {
+        self.uploaded += other.uploaded;
+        self.uploaded_bytes += other.uploaded_bytes;
+        self.present += other.present;
+        self.repaired += other.repaired;
+        self.records += other.records;
+        self.problems.extend(other.problems);
+        self.conflicts.extend(other.conflicts);
+    }
 }
 
 /// What `pull` (or a remote cache hit) did.
@@ -124,7 +147,10 @@ pub struct CheckReport {
     pub objects: usize,
     pub bytes: u64,
     pub records: usize,
+    /// Missing objects and records, wrong sizes, records naming other outputs.
     pub problems: Vec<String>,
+    /// Objects and records whose bytes fail their hash (`push --repair` replaces them).
+    pub corrupt: Vec<String>,
 }
 
 /// An opened remote cache.
@@ -276,9 +302,8 @@ impl Remote {
         Ok(match f {
             Failure::Missing => format!("{what}: {kind} {} is not on remote `{name}`", h.short()),
             Failure::Corrupt { actual, bytes } => format!(
-                "{what}: {kind} {} on remote `{name}` is corrupt ({bytes} bytes hashing to {}); rejected, not cached",
-                h.short(),
-                actual.short()
+                "{}; rejected, not cached ({REPAIR_HINT})",
+                corrupt_line(what, kind, h, name, &actual, bytes)
             ),
             Failure::LocalCorrupt { actual } => format!(
                 "{what}: local {kind} {} is damaged (hashes to {}); not pushed (run `cegraph gc`, then rerun the node)",
@@ -294,13 +319,30 @@ impl Remote {
 }
 
 impl RemoteCache for Remote {
-    fn fetch(&self, store: &Store, key: &Hash) -> Result<Option<RunRecord>> {
-        self.fetch_run(store, key)
+    fn record(&self, key: &Hash) -> Result<Option<RunRecord>> {
+        self.remote_record(key)
+    }
+
+    fn fetch(&self, store: &Store, rec: &RunRecord) -> Result<()> {
+        self.fetch_run(store, rec)
     }
 
     fn push(&self, store: &Store, key: &Hash) -> Result<()> {
         self.push_in_background(store, key)
     }
+}
+
+/// How a corrupt remote object or record is fixed.
+pub const REPAIR_HINT: &str =
+    "repair the remote with `cegraph push --repair` from a machine that has it";
+
+/// `what: kind H on remote `name` is corrupt (N bytes hashing to A)`.
+fn corrupt_line(what: &str, kind: &str, h: &Hash, name: &str, actual: &Hash, bytes: u64) -> String {
+    format!(
+        "{what}: {kind} {} on remote `{name}` is corrupt ({bytes} bytes hashing to {})",
+        h.short(),
+        actual.short()
+    )
 }
 
 fn sharded(conn: &Connection, dir: &str, h: &Hash, ext: &str) -> Key {

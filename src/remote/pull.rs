@@ -5,8 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::connect::Connection;
+use super::records::{conflict_line, same_outputs};
 use super::transfer::{self, Counters, Failure};
-use super::{Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key, record_key};
+use super::{
+    Entry, PullReport, Quiet, REPAIR_HINT, Remote, TransferObserver, log_key, object_key,
+    record_key,
+};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::store::{RECORD_FORMAT, RunRecord, Store};
@@ -88,6 +92,14 @@ impl Remote {
             for (i, result) in results {
                 let (e, key) = (wanted[i], wanted[i].key);
                 match result {
+                    // A record for the key that names other outputs than the lock file: the
+                    // node is nondeterministic; this cache keeps what the lock file names.
+                    Ok((rec, _)) if !same_outputs(&rec.outputs, &e.outs) => {
+                        report.problems.push(format!(
+                            "{}; record not cached",
+                            conflict_line(&e.node, &key, &self.conn.name, &rec.outputs, &e.outs)
+                        ))
+                    }
                     Ok((rec, log)) => {
                         store.write_record(&rec)?;
                         if let Some(log) = log {
@@ -162,43 +174,62 @@ impl Remote {
         Ok(())
     }
 
-    /// A remote cache hit for `run --remote`: the run under `key` and all its objects, verified.
-    pub(super) fn fetch_run(&self, store: &Store, key: &Hash) -> Result<Option<RunRecord>> {
+    /// `run --remote`: the run record under `key`, checked against its key; `None` when the
+    /// remote lacks it.
+    pub(super) fn remote_record(&self, key: &Hash) -> Result<Option<RunRecord>> {
         let conn = self.conn.clone();
         let k = *key;
-        let (rec, log) = match self
+        match self
             .rt
-            .block_on(async move { fetch_record(&conn, &k, true).await })
+            .block_on(async move { fetch_record(&conn, &k, false).await })
         {
-            Ok(found) => found,
-            Err(Failure::Missing) => return Ok(None),
+            Ok((rec, _)) => Ok(Some(rec)),
+            Err(Failure::Missing) => Ok(None),
             Err(f) => {
                 let line = self.describe(&format!("key {}", key.short()), "run record", key, f)?;
-                return Err(self.corrupt(line));
+                Err(self.corrupt(line))
             }
-        };
+        }
+    }
+
+    /// A remote cache hit for `run --remote`: all of `rec`'s objects (verified), then the
+    /// record itself and its log, into `store`.
+    pub(super) fn fetch_run(&self, store: &Store, rec: &RunRecord) -> Result<()> {
         let entry = Entry {
             node: rec.node.clone(),
-            key: *key,
+            key: rec.key,
             outs: rec.outputs.clone(),
         };
         let report = self.pull_entries(store, &[entry], false, &Quiet)?;
         if let Some(first) = report.problems.first() {
             return Err(self.corrupt(first.clone()));
         }
-        store.write_record(&rec)?;
+        let conn = self.conn.clone();
+        let key = rec.key;
+        // The log is for people: a missing one is fine, a failing store is not.
+        let log = self.rt.block_on(async move {
+            match transfer::get_bytes(conn.store.as_ref(), &log_key(&conn, &key)).await {
+                Ok(l) => Ok(Some(l)),
+                Err(Failure::Missing) => Ok(None),
+                Err(f) => Err(f),
+            }
+        });
+        let log = match log {
+            Ok(log) => log,
+            Err(f) => return Err(self.corrupt(self.describe("log", "log", &key, f)?)),
+        };
+        store.write_record(rec)?;
         if let Some(log) = log {
-            store.write_atomic(&store.log_path(key), &log)?;
+            store.write_atomic(&store.log_path(&key), &log)?;
         }
-        Ok(Some(rec))
+        Ok(())
     }
 
     fn corrupt(&self, line: String) -> Error {
         Error::Remote {
             remote: self.conn.name.clone(),
             message: line,
-            help: "run without --remote to compute it here, or push it again from a machine that has it"
-                .into(),
+            help: format!("run without --remote to compute it here, or {REPAIR_HINT}"),
         }
     }
 }

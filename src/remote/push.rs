@@ -7,23 +7,24 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use super::connect::Connection;
+use super::records::{RecordPush, push_records};
 use super::transfer::{self, Counters, Failure};
-use super::{
-    Entry, PushReport, Remote, TransferObserver, log_key, object_key, record_key, run_all,
-};
+use super::{Entry, PushReport, Remote, TransferObserver, object_key, run_all};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
 use crate::store::Store;
 
 impl Remote {
-    /// Upload the objects and run records behind `entries` that the remote lacks.
+    /// Upload the objects and run records behind `entries` that the remote lacks. With
+    /// `repair`, what the remote has is downloaded and hashed too, and re-sent where it fails.
     pub fn push(
         &self,
         store: &Store,
         entries: &[Entry],
+        repair: bool,
         observer: &dyn TransferObserver,
     ) -> Result<PushReport> {
-        let plan = PushPlan::new(store, entries);
+        let plan = PushPlan::new(store, entries, repair);
         self.rt.block_on(push_plan(
             self.conn.clone(),
             plan,
@@ -47,6 +48,7 @@ impl Remote {
                 key: *key,
                 outs: rec.outputs,
             }],
+            false,
         );
         let handle = self
             .rt
@@ -64,11 +66,7 @@ impl Remote {
                 .rt
                 .block_on(h)
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-            total.uploaded += r.uploaded;
-            total.uploaded_bytes += r.uploaded_bytes;
-            total.present += r.present;
-            total.records += r.records;
-            total.problems.extend(r.problems);
+            total.absorb(r);
         }
         Ok(total)
     }
@@ -81,23 +79,17 @@ struct PushPlan {
     objects: BTreeMap<Hash, PathBuf>,
     records: Vec<RecordPush>,
     problems: Vec<String>,
-}
-
-/// One entry's run record, pushed once all of `objects` are on the remote.
-struct RecordPush {
-    key: Hash,
-    objects: Vec<Hash>,
-    /// The record's and the log's bytes; `None` when the local cache lacks part of the entry
-    /// (its record is then not pushed).
-    payload: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    /// `push --repair`: download and hash what the remote has instead of trusting its size.
+    repair: bool,
 }
 
 impl PushPlan {
-    fn new(store: &Store, entries: &[Entry]) -> PushPlan {
+    fn new(store: &Store, entries: &[Entry], repair: bool) -> PushPlan {
         let mut plan = PushPlan {
             objects: BTreeMap::new(),
             records: Vec::new(),
             problems: Vec::new(),
+            repair,
         };
         for e in entries {
             let mut complete = true;
@@ -142,7 +134,9 @@ impl PushPlan {
                 .filter(|_| complete)
                 .map(|r| (r, std::fs::read(store.log_path(&e.key)).ok()));
             plan.records.push(RecordPush {
+                node: e.node.clone(),
                 key: e.key,
+                outs: e.outs.clone(),
                 objects: mine,
                 payload,
             });
@@ -186,24 +180,13 @@ async fn push_plan(
         .map(|(&h, path)| {
             let (conn, path, counters) = (conn.clone(), path.clone(), counters.clone());
             let size = sizes[&h];
-            let listed = listed.clone();
+            let found = listed.as_ref().map(|l| l.get(&h).copied());
+            let repair = plan.repair;
             async move {
-                let key = object_key(&conn, &h);
-                // Content-addressed: an object of the right size under its name is this object.
-                let found = match &listed {
-                    Some(listed) => Ok(listed.get(&h).copied()),
-                    None => transfer::head(conn.store.as_ref(), &key).await,
-                };
-                match found {
-                    Ok(Some(found)) if found == size => {
-                        counters.add_bytes(size);
-                        return (h, Ok(None));
-                    }
-                    Ok(_) => {}
-                    Err(f) => return (h, Err(f)),
-                }
-                let up = transfer::upload(conn.store.clone(), key, path, h, counters).await;
-                (h, up.map(Some))
+                (
+                    h,
+                    push_object(conn, h, path, size, found, repair, counters).await,
+                )
             }
         })
         .collect();
@@ -219,12 +202,13 @@ async fn push_plan(
     let mut arrived = BTreeSet::new();
     for (h, r) in results {
         match r {
-            Ok(Some(bytes)) => {
+            Ok(Sent::Uploaded { bytes, repaired }) => {
                 report.uploaded += 1;
                 report.uploaded_bytes += bytes;
+                report.repaired += repaired as usize;
                 arrived.insert(h);
             }
-            Ok(None) => {
+            Ok(Sent::Present) => {
                 report.present += 1;
                 arrived.insert(h);
             }
@@ -247,59 +231,81 @@ async fn push_plan(
         }
     }
     // Records last, and only for entries whose objects are all on the remote now.
-    let ready: Vec<_> = plan
+    let records: Vec<RecordPush> = plan
         .records
         .into_iter()
-        .filter_map(|r| {
-            let payload = r.payload?;
-            r.objects
+        .map(|mut r| {
+            if !r
+                .objects
                 .iter()
                 .all(|h| arrived.contains(h) && !failed.contains(h))
-                .then_some((r.key, payload))
-        })
-        .collect();
-    if let Some(o) = observer {
-        o.begin("run records", ready.len() as u64, 0);
-    }
-    let counters = Arc::new(Counters::default());
-    let tasks: Vec<_> = ready
-        .into_iter()
-        .map(|(key, (record, log))| {
-            let conn = conn.clone();
-            async move {
-                let store = conn.store.as_ref();
-                // The first record pushed for a key stays: records are never overwritten.
-                if transfer::head(store, &record_key(&conn, &key))
-                    .await?
-                    .is_some()
-                {
-                    return Ok(false);
-                }
-                if let Some(log) = log {
-                    transfer::put_bytes(store, &log_key(&conn, &key), log).await?;
-                }
-                transfer::put_bytes(store, &record_key(&conn, &key), record).await?;
-                Ok::<_, Failure>(true)
+            {
+                r.payload = None;
             }
+            r
         })
         .collect();
-    let results = run_all(
-        tasks,
-        jobs,
-        &counters,
-        observer,
-        |r| matches!(r, Err(f) if f.is_fatal()),
-    )
-    .await;
-    for r in results {
-        match r {
-            Ok(true) => report.records += 1,
-            Ok(false) => {}
-            Err(Failure::Store(e)) => return Err(conn.explain("uploading a run record", &e)),
-            Err(f) => report.problems.push(format!("run record: {f:?}")),
-        }
-    }
+    push_records(&conn, records, plan.repair, jobs, observer, &mut report).await?;
     Ok(report)
+}
+
+/// What became of one object.
+enum Sent {
+    /// The remote had it (with `--repair`: and it hashes to its name).
+    Present,
+    /// Uploaded (`bytes`); `repaired`: over a remote copy of the wrong size or (with
+    /// `--repair`) the wrong hash.
+    Uploaded { bytes: u64, repaired: bool },
+}
+
+/// Upload the object `h` unless the remote has it. `listed`: its size on the remote from a
+/// listing (`Some(None)`: absent), else a HEAD asks.
+async fn push_object(
+    conn: Arc<Connection>,
+    h: Hash,
+    path: PathBuf,
+    size: u64,
+    listed: Option<Option<u64>>,
+    repair: bool,
+    counters: Arc<Counters>,
+) -> std::result::Result<Sent, Failure> {
+    let key = object_key(&conn, &h);
+    let found = match listed {
+        Some(found) => found,
+        None => transfer::head(conn.store.as_ref(), &key).await?,
+    };
+    let damaged = match found {
+        // Content-addressed: an object of the right size under its name is this object,
+        // unless the remote's copy was damaged in place; `--repair` reads it to find out.
+        Some(found) if found == size && !repair => {
+            counters.add_bytes(size);
+            return Ok(Sent::Present);
+        }
+        Some(found) if found == size => {
+            let check =
+                transfer::download(conn.store.clone(), key.clone(), h, None, counters.clone());
+            match check.await {
+                Ok(_) => return Ok(Sent::Present),
+                Err(Failure::Corrupt { .. }) => true,
+                // Deleted since the HEAD: send it.
+                Err(Failure::Missing) => false,
+                Err(f) => return Err(f),
+            }
+        }
+        Some(_) => true,
+        None => false,
+    };
+    // The bytes were counted while checking; the re-upload is not counted twice.
+    let counters = if damaged {
+        Arc::new(Counters::default())
+    } else {
+        counters
+    };
+    let bytes = transfer::upload(conn.store.clone(), key, path, h, counters).await?;
+    Ok(Sent::Uploaded {
+        bytes,
+        repaired: damaged,
+    })
 }
 
 /// Above this many objects a push lists the remote's shards (`objects/ab/`, at most 256

@@ -6,5 +6,6 @@ mod cache;
 mod incremental;
 mod project;
 mod remote;
+mod remote_trust;
 mod slurm;
 mod verify;

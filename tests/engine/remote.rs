@@ -38,21 +38,21 @@ const OUTPUTS: &[&str] = &[
     "out/count.txt",
 ];
 
-fn pipeline(remotes: &str) -> String {
+pub(crate) fn pipeline(remotes: &str) -> String {
     format!("remotes:\n{remotes}\n{STAGES}")
 }
 
-fn file_url(dir: &Path) -> String {
+pub(crate) fn file_url(dir: &Path) -> String {
     format!("file://{}", dir.display())
 }
 
 /// A workspace that ran [`STAGES`] with a `file://` remote `shared` in its own temp dir.
-struct Origin {
-    project: Project,
-    remote: tempfile::TempDir,
+pub(crate) struct Origin {
+    pub(crate) project: Project,
+    pub(crate) remote: tempfile::TempDir,
 }
 
-fn origin() -> Origin {
+pub(crate) fn origin() -> Origin {
     let remote = tempfile::tempdir().unwrap();
     let project =
         Project::with_pipeline(&pipeline(&format!("  shared: {}", file_url(remote.path()))));
@@ -61,14 +61,14 @@ fn origin() -> Origin {
 }
 
 /// A fresh clone: the pipeline and lock files only (no cache, no outputs).
-fn clone_of(p: &Project) -> Project {
+pub(crate) fn clone_of(p: &Project) -> Project {
     let c = Project::new();
     c.write("cegraph.yaml", &p.read("cegraph.yaml"));
     c.write("cegraph.lock", &p.read("cegraph.lock"));
     c
 }
 
-fn assert_same_outputs(a: &Project, b: &Project) {
+pub(crate) fn assert_same_outputs(a: &Project, b: &Project) {
     for rel in OUTPUTS {
         let (x, y) = (
             std::fs::read(a.join(rel)).unwrap(),
@@ -85,7 +85,7 @@ fn assert_same_outputs(a: &Project, b: &Project) {
 }
 
 /// The object hash the lock file records for `path` (a file output).
-fn locked_hash(p: &Project, node: &str) -> String {
+pub(crate) fn locked_hash(p: &Project, node: &str) -> String {
     let lock: serde_json::Value = serde_json::from_str(&p.read("cegraph.lock")).unwrap();
     lock["nodes"][node]["outs"][0]["hash"]
         .as_str()
@@ -93,7 +93,7 @@ fn locked_hash(p: &Project, node: &str) -> String {
         .to_string()
 }
 
-fn sharded(root: &Path, dir: &str, hash: &str) -> PathBuf {
+pub(crate) fn sharded(root: &Path, dir: &str, hash: &str) -> PathBuf {
     root.join(dir).join(&hash[..2]).join(&hash[2..])
 }
 
@@ -264,7 +264,7 @@ fn a_corrupt_remote_object_is_rejected_and_never_cached() {
         .code(1);
     assert!(
         deep.stdout.contains(&format!(
-            "MISSING make: out/blob.bin: object {} on remote `shared` is corrupt",
+            "CORRUPT make: out/blob.bin: object {} on remote `shared` is corrupt",
             &blob[..12]
         )),
         "{}",
@@ -373,7 +373,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Every file under a `file://` remote's objects/ that has an object's name holds that object.
-fn assert_remote_consistent(remote: &Path) -> usize {
+pub(crate) fn assert_remote_consistent(remote: &Path) -> usize {
     let mut n = 0;
     for f in files_under(&remote.join("objects")) {
         let shard = f.parent().unwrap().file_name().unwrap().to_string_lossy();
@@ -621,7 +621,7 @@ fn skipped(why: &str) {
 }
 
 /// The S3 endpoint to test against, or `None` after saying the tests are skipped.
-fn s3_endpoint(test: &str) -> Option<String> {
+pub(crate) fn s3_endpoint(test: &str) -> Option<String> {
     match std::env::var("CEGRAPH_TEST_S3_ENDPOINT") {
         Ok(e) if !e.is_empty() => Some(e.trim_end_matches('/').to_string()),
         _ => {
@@ -635,7 +635,7 @@ fn s3_endpoint(test: &str) -> Option<String> {
 }
 
 /// A plain, unsigned HTTP request to the endpoint (moto accepts these): status and body.
-fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+pub(crate) fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let hostport = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(hostport).unwrap();
     // Anonymous access is allowed because the test buckets are created public-read-write.
@@ -664,7 +664,7 @@ fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>)
 }
 
 /// A new bucket with a unique name.
-fn bucket(endpoint: &str, test: &str) -> String {
+pub(crate) fn bucket(endpoint: &str, test: &str) -> String {
     let name = format!(
         "cegraph-{}-{}",
         test.replace('_', "-").chars().take(30).collect::<String>(),
@@ -679,7 +679,7 @@ fn bucket(endpoint: &str, test: &str) -> String {
     name
 }
 
-fn s3_command(p: &Project, endpoint: &str, args: &[&str]) -> Run {
+pub(crate) fn s3_command(p: &Project, endpoint: &str, args: &[&str]) -> Run {
     without_aws(p, args)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
