@@ -680,14 +680,17 @@ pub(crate) fn bucket(endpoint: &str, test: &str) -> String {
 }
 
 pub(crate) fn s3_command(p: &Project, endpoint: &str, args: &[&str]) -> Run {
-    without_aws(p, args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
+    s3_spawnable(p, endpoint, args).output().unwrap().into()
+}
+
+/// The command [`s3_command`] runs, to start in the background.
+pub(crate) fn s3_spawnable(p: &Project, endpoint: &str, args: &[&str]) -> std::process::Command {
+    let mut c = without_aws(p, args);
+    c.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .output()
-        .unwrap()
-        .into()
+        .env("AWS_ENDPOINT_URL", endpoint);
+    c
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::project::Project;
 use crate::remote::{
     assert_remote_consistent, assert_same_outputs, bucket, clone_of, file_url, http, locked_hash,
-    origin, s3_command, s3_endpoint, sharded,
+    origin, s3_command, s3_endpoint, s3_spawnable, sharded,
 };
 
 /// The key the lock file records for `node`.
@@ -304,9 +304,9 @@ fn conflicting_push_for_same_key_fails_loudly() {
     assert_eq!(remote_output(remote.path(), &key), ha);
     assert!(record_file(remote.path(), &locked_key(&b, "sum")).exists());
 
-    // `run --push` says the same and exits non-zero.
+    // `run --push` says the same and exits non-zero (--force: run, don't fetch).
     let c = random_project(remote.path());
-    let ran = c.cegraph(&["run", "--push"]).code(1);
+    let ran = c.cegraph(&["run", "--force", "--push"]).code(1);
     assert!(
         ran.stdout.contains("CONFLICT noise: nondeterministic") && ran.stdout.contains(&ha[..12]),
         "{}",
@@ -315,13 +315,25 @@ fn conflicting_push_for_same_key_fails_loudly() {
     assert_eq!(remote_output(remote.path(), &key), ha);
 }
 
-#[test]
-fn concurrent_pushes_of_one_key_agree_or_conflict() {
-    for round in 0..3 {
-        let remote = tempfile::tempdir().unwrap();
-        let (a, b) = (random_project(remote.path()), random_project(remote.path()));
+/// Two workspaces run the random node and push its result at the same moment, `rounds`
+/// times: exactly one push wins, the other is told, and the remote holds the winner's bytes.
+/// `setup` makes a workspace and the command for it; `remote_output` reads what the remote's
+/// record names for a key.
+fn race(
+    rounds: usize,
+    setup: &dyn Fn(
+        usize,
+    ) -> (
+        Project,
+        Project,
+        Box<dyn Fn(&Project) -> std::process::Command>,
+    ),
+    remote_output: &dyn Fn(usize, &str) -> String,
+) {
+    for round in 0..rounds {
+        let (a, b, command) = setup(round);
         let start = |p: &Project| {
-            p.command(&["run", "--remote", "shared", "--push"])
+            command(p)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -332,25 +344,94 @@ fn concurrent_pushes_of_one_key_agree_or_conflict() {
             ca.wait_with_output().unwrap(),
             cb.wait_with_output().unwrap(),
         );
-        let winner = remote_output(remote.path(), &locked_key(&a, "noise"));
+        let winner = remote_output(round, &locked_key(&a, "noise"));
+        let mut wins = 0;
         for (p, out) in [(&a, &oa), (&b, &ob)] {
-            let stdout = String::from_utf8_lossy(&out.stdout);
+            let text = format!(
+                "round {round}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
             if out.status.success() {
-                // Whoever exits 0 holds exactly what the remote holds.
-                assert_eq!(locked_hash(p, "noise"), winner, "round {round}: {stdout}");
+                wins += 1;
+                assert_eq!(locked_hash(p, "noise"), winner, "{text}");
             } else {
-                assert!(
-                    stdout.contains("CONFLICT noise: nondeterministic")
-                        && locked_hash(p, "noise") != winner,
-                    "round {round}: {stdout}"
-                );
+                assert!(text.contains("CONFLICT noise: nondeterministic"), "{text}");
+                assert_ne!(locked_hash(p, "noise"), winner, "{text}");
             }
         }
-        assert!(
-            oa.status.success() || ob.status.success(),
-            "round {round}: one push must win"
-        );
+        assert_eq!(wins, 1, "round {round}: exactly one push wins");
     }
+}
+
+#[test]
+fn concurrent_pushes_of_one_key_agree_or_conflict() {
+    let remotes: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    race(
+        remotes.len(),
+        &|round| {
+            let dir = remotes[round].path();
+            (
+                random_project(dir),
+                random_project(dir),
+                Box::new(|p: &Project| p.command(&["run", "--force", "--push"])),
+            )
+        },
+        &|round, key| remote_output(remotes[round].path(), key),
+    );
+    // With `--remote`, a run that starts after the other's push fetches instead: then both
+    // succeed with the same bytes; otherwise one is told. Never two silent, different results.
+    for _ in 0..2 {
+        let remote = tempfile::tempdir().unwrap();
+        let (a, b) = (random_project(remote.path()), random_project(remote.path()));
+        let start = |p: &Project| {
+            p.command(&["run", "--remote", "shared", "--push"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (ca, cb) = (start(&a), start(&b));
+        let (oa, ob) = (
+            ca.wait_with_output().unwrap(),
+            cb.wait_with_output().unwrap(),
+        );
+        if oa.status.success() && ob.status.success() {
+            assert_eq!(locked_hash(&a, "noise"), locked_hash(&b, "noise"));
+        } else {
+            assert!(oa.status.success() || ob.status.success());
+        }
+    }
+}
+
+#[test]
+fn s3_concurrent_pushes_of_one_key_conflict() {
+    let Some(endpoint) = s3_endpoint("s3_concurrent_pushes_of_one_key_conflict") else {
+        return;
+    };
+    let buckets: Vec<String> = (0..4)
+        .map(|i| bucket(&endpoint, &format!("race{i}")))
+        .collect();
+    race(
+        buckets.len(),
+        &|round| {
+            let yaml = format!("remotes:\n  s3: s3://{}\n{RANDOM}", buckets[round]);
+            let endpoint = endpoint.clone();
+            (
+                Project::with_pipeline(&yaml),
+                Project::with_pipeline(&yaml),
+                Box::new(move |p: &Project| {
+                    s3_spawnable(p, &endpoint, &["run", "--force", "--push"])
+                }),
+            )
+        },
+        &|round, key| {
+            let path = format!("/{}/runs/{}/{}.json", buckets[round], &key[..2], &key[2..]);
+            let (status, body) = http(&endpoint, "GET", &path, b"");
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            let rec: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            rec["outputs"][0]["hash"].as_str().unwrap().to_string()
+        },
+    );
 }
 
 #[test]
@@ -385,7 +466,7 @@ fn remote_fetch_reports_rewritten_lock_hashes() {
     c.cegraph(&["verify"]).ok();
 
     // Re-running the node here rewrites it again, and says so too.
-    let forced = c.cegraph(&["run", "--force", "noise"]).ok();
+    let forced = c.cegraph(&["run", "cegraph.yaml", "--force", "noise"]).ok();
     assert!(
         forced
             .stderr
@@ -429,7 +510,7 @@ fn s3_push_repair_and_conflicts() {
 
     // Another machine with another result for the same key is told.
     let q = Project::with_pipeline(&yaml);
-    let ran = s3_command(&q, &endpoint, &["run", "--push"]).code(1);
+    let ran = s3_command(&q, &endpoint, &["run", "--force", "--push"]).code(1);
     assert!(
         ran.stdout.contains("CONFLICT noise: nondeterministic")
             && ran.stdout.contains(&noise[..12]),
