@@ -315,19 +315,20 @@ fn conflicting_push_for_same_key_fails_loudly() {
     assert_eq!(remote_output(remote.path(), &key), ha);
 }
 
+/// Two workspaces sharing one remote, and the command that runs and pushes in either.
+type Racers = (
+    Project,
+    Project,
+    Box<dyn Fn(&Project) -> std::process::Command>,
+);
+
 /// Two workspaces run the random node and push its result at the same moment, `rounds`
 /// times: exactly one push wins, the other is told, and the remote holds the winner's bytes.
-/// `setup` makes a workspace and the command for it; `remote_output` reads what the remote's
-/// record names for a key.
+/// `setup` makes the workspaces of a round; `remote_output` reads what the remote's record
+/// names for a key.
 fn race(
     rounds: usize,
-    setup: &dyn Fn(
-        usize,
-    ) -> (
-        Project,
-        Project,
-        Box<dyn Fn(&Project) -> std::process::Command>,
-    ),
+    setup: &dyn Fn(usize) -> Racers,
     remote_output: &dyn Fn(usize, &str) -> String,
 ) {
     for round in 0..rounds {
