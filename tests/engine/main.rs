@@ -6,6 +6,7 @@ mod cache;
 mod incremental;
 mod project;
 mod remote;
+mod remote_endpoints;
 mod remote_trust;
 mod slurm;
 mod verify;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::project::Project;
 use crate::remote::{
-    assert_remote_consistent, assert_same_outputs, bucket, clone_of, file_url, http, locked_hash,
-    origin, s3_command, s3_endpoint, s3_spawnable, sharded,
+    assert_remote_consistent, assert_same_outputs, clone_of, file_url, locked_hash, origin, sharded,
 };
+use crate::remote_endpoints::{bucket, http, s3_command, s3_endpoint, s3_spawnable};
 
 /// The key the lock file records for `node`.
 fn locked_key(p: &Project, node: &str) -> String {
