@@ -12,7 +12,8 @@ pub struct Args {
     /// (sizes; manifests and records by content). What CI runs after a push.
     #[arg(long, value_name = "NAME")]
     remote: Option<String>,
-    /// With --remote: download every object and check its hash too.
+    /// With --remote: download every object and check its hash too (`push --repair` replaces
+    /// the corrupt ones).
     #[arg(long, requires = "remote")]
     deep: bool,
 }

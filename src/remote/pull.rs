@@ -7,10 +7,7 @@ use std::sync::Arc;
 use super::connect::Connection;
 use super::records::{conflict_line, same_outputs};
 use super::transfer::{self, Counters, Failure};
-use super::{
-    Entry, PullReport, Quiet, REPAIR_HINT, Remote, TransferObserver, log_key, object_key,
-    record_key,
-};
+use super::{Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key, record_key};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::store::{RECORD_FORMAT, RunRecord, Store};
@@ -229,7 +226,8 @@ impl Remote {
         Error::Remote {
             remote: self.conn.name.clone(),
             message: line,
-            help: format!("run without --remote to compute it here, or {REPAIR_HINT}"),
+            // A corrupt object's message already says how to repair the remote.
+            help: "run without --remote to compute it here".into(),
         }
     }
 }
