@@ -253,6 +253,25 @@ pub fn kind_runner() -> Result<std::path::PathBuf> {
     Ok(if worker.exists() { worker } else { me })
 }
 
+/// Write a run's lock file and register it with the cache, so `gc` from any pipeline sharing
+/// the cache keeps what it names.
+fn write_lock(store: &Store, lock: &crate::store::lock::LockFile, lock_path: &Path) -> Result<()> {
+    lock.write(lock_path)?;
+    register_root(store, lock_path);
+    Ok(())
+}
+
+/// Register `lock_path` as a gc root of the cache; a failure only costs gc's protection,
+/// so it is a warning.
+fn register_root(store: &Store, lock_path: &Path) {
+    if let Err(e) = store.register_root(lock_path) {
+        eprintln!(
+            "warning: could not register {} with the cache (gc from another pipeline sharing it may drop its results): {e}",
+            lock_path.display()
+        );
+    }
+}
+
 /// `--locked`: refuse a run that would change the lock file, naming what changed.
 fn check_locked(
     locked: bool,
