@@ -7,11 +7,15 @@
 # `mount -t tmpfs` is permitted (skipped visibly otherwise).
 #
 #   scripts/corruption-storm.sh [ROUNDS=50] [BIG_MB=200] [SEED]
+#   PROFILE=dev scripts/corruption-storm.sh   # reuse the debug build (dependencies are
+#                                             # optimised in it: copy and blake3 run at speed)
 #
 # The pipeline is cmd stages only: the libtorch smoke pipeline takes minutes per round on a
 # small machine, and what is checked (objects, manifests, restore paths) is the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+profile="${PROFILE:-release}"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build -p cegraph --release --quiet --bin cegraph --example corruption_storm
-exec "$target/release/examples/corruption_storm" "$target/release/cegraph" "$@"
+dir=$([[ "$profile" == dev ]] && echo debug || echo "$profile")
+cargo build -p cegraph --profile "$profile" --quiet --bin cegraph --example corruption_storm
+exec "$target/$dir/examples/corruption_storm" "$target/$dir/cegraph" "$@"

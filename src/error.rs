@@ -86,6 +86,28 @@ fn byte_offset(text: &str, line: u64, col: u64) -> Option<usize> {
     None
 }
 
+/// A cache object whose bytes do not hash to its name (boxed in [`Error`]: it is large).
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error(
+    "cache object {} for {} is corrupt: it should hash to {expected} but holds {actual}{}",
+    object.display(),
+    dest.display(),
+    quarantined.as_ref().map(|q| format!("; moved to {}", q.display())).unwrap_or_default()
+)]
+#[diagnostic(help(
+    "run `cegraph run` (without --locked) to rebuild it, `cegraph run --force NODE` to \
+     rebuild one node, or `cegraph pull` to fetch a good copy from a remote"
+))]
+pub struct CorruptObject {
+    /// Where the object was in the cache.
+    pub object: PathBuf,
+    /// Where its bytes were going (a workspace path).
+    pub dest: PathBuf,
+    pub expected: Hash,
+    pub actual: Hash,
+    pub quarantined: Option<PathBuf>,
+}
+
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum Error {
     #[error(transparent)]
@@ -131,25 +153,9 @@ pub enum Error {
     },
 
     /// A cache object whose bytes do not hash to its name; it has been moved aside.
-    #[error(
-        "cache object {} for {} is corrupt: it should hash to {expected} but holds {actual}{}",
-        object.display(),
-        dest.display(),
-        quarantined.as_ref().map(|q| format!("; moved to {}", q.display())).unwrap_or_default()
-    )]
-    #[diagnostic(help(
-        "run `cegraph run` (without --locked) to rebuild it, `cegraph run --force NODE` to \
-         rebuild one node, or `cegraph pull` to fetch a good copy from a remote"
-    ))]
-    CorruptObject {
-        /// Where the object was in the cache.
-        object: PathBuf,
-        /// Where its bytes were going (a workspace path).
-        dest: PathBuf,
-        expected: Hash,
-        actual: Hash,
-        quarantined: Option<PathBuf>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    CorruptObject(Box<CorruptObject>),
 
     /// A write ran out of space.
     #[error("{}: no space left on the device ({} free there)", path.display(), human_bytes(*free_bytes))]
@@ -221,5 +227,24 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &Path) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_reported_with_path_and_free_space() {
+        // /dev/full fails every write with ENOSPC.
+        let err = std::fs::write("/dev/full", b"x").unwrap_err();
+        let e = Error::io("/dev/full", err);
+        assert!(matches!(e, Error::DiskFull { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("/dev/full: no space left on the device (")
+                && text.ends_with(" free there)"),
+            "{text}"
+        );
     }
 }

@@ -308,7 +308,7 @@ fn run_job(
                 });
             }
             // Quarantined: run the node, which stores good bytes under the name again.
-            Err(e @ crate::error::Error::CorruptObject { .. }) => {
+            Err(e @ crate::error::Error::CorruptObject(_)) => {
                 eprintln!("warning: {}: {e}; running the node again", node.name);
             }
             Err(e) => return Err(e.to_string()),

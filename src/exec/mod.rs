@@ -428,7 +428,7 @@ fn restore_checked(
     }
     match store.restore_outputs(&p.workspace, &rec.outputs) {
         Ok(()) => Ok(Verdict::Restore(rec, why)),
-        Err(e @ Error::CorruptObject { .. }) if !opts.locked => {
+        Err(e @ Error::CorruptObject(_)) if !opts.locked => {
             observer.warning(&node.name, &format!("{e}; running the node again"));
             let mut why = why;
             why.push("a cache object was corrupt".into());

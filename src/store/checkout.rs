@@ -55,7 +55,7 @@ pub fn checkout(
             }
             match store.restore_output(workspace, out) {
                 Ok(()) => report.restored += 1,
-                Err(e @ Error::CorruptObject { .. }) => report.corrupt.push(format!(
+                Err(e @ Error::CorruptObject(_)) => report.corrupt.push(format!(
                     "{node}: {e} (rebuild it with `cegraph run --force {node}`, or `cegraph pull` a good copy)"
                 )),
                 Err(e) => return Err(e),

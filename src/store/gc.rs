@@ -95,7 +95,8 @@ pub fn collect(store: &Store, roots: &[Root], keep: Keep, dry_run: bool) -> Resu
             }
         }
     }
-    for dir in ["slurm/scripts", "slurm/logs"] {
+    // Quarantined objects are kept for a look, like Slurm logs.
+    for dir in ["slurm/scripts", "slurm/logs", "quarantine"] {
         if let Ok(rd) = fs::read_dir(store.root().join(dir)) {
             for e in rd.flatten() {
                 if !modified_within(&e.path(), now, keep_recent) {

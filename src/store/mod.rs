@@ -161,11 +161,16 @@ impl Store {
         } else {
             // Large: hash the copy, so the object's name always matches what it holds.
             let tmp = temp_in(&self.tmp_dir())?;
-            fs::copy(src, tmp.path()).map_err(|e| match e.kind() {
-                // A full disk is the cache's, not the workspace file's.
-                io::ErrorKind::StorageFull => Error::io(tmp.path(), e),
-                _ => Error::io(src, e),
-            })?;
+            if let Err(e) = fs::copy(src, tmp.path()) {
+                if e.kind() != io::ErrorKind::StorageFull {
+                    return Err(Error::io(src, e));
+                }
+                // The cache's disk is full, not the workspace's: report the space left once
+                // the partial copy is gone.
+                let at = tmp.path().to_path_buf();
+                drop(tmp);
+                return Err(Error::io(at, e));
+            }
             let hash = hash_file(tmp.path()).at(tmp.path())?;
             let size = fs::metadata(tmp.path()).at(tmp.path())?.len();
             let dest = self.object_path(&hash);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{OutputRecord, Store, remove_path};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{CorruptObject, Error, IoContext, Result};
 use crate::hash::Hash;
 use crate::hash::files::{TreeEntry, hash_file, parse_tree_manifest};
 
@@ -147,13 +147,13 @@ impl Store {
     /// Move a damaged object aside and describe it.
     fn corrupt(&self, expected: &Hash, actual: Hash, dest: &Path) -> Error {
         let object = self.object_path(expected);
-        Error::CorruptObject {
+        Error::CorruptObject(Box::new(CorruptObject {
             quarantined: self.quarantine(expected),
             object,
             dest: dest.to_path_buf(),
             expected: *expected,
             actual,
-        }
+        }))
     }
 
     /// Move object `hash` to `cache/quarantine/<hex>.<nanos>` (kept for inspection; a later
@@ -167,6 +167,61 @@ impl Store {
             .unwrap_or(0);
         let to = dir.join(format!("{}.{nanos}", hash.to_hex()));
         fs::rename(self.object_path(hash), &to).ok()?;
+        // gc keeps quarantined objects for `--keep-days` from now, not from when they were made.
+        if let Ok(f) = fs::File::open(&to) {
+            let _ = f.set_modified(SystemTime::now());
+        }
         Some(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(bytes: &[u8]) -> (tempfile::TempDir, Store, OutputRecord) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        fs::write(dir.path().join("f"), bytes).unwrap();
+        let out = store.put_output(dir.path(), "f").unwrap();
+        (dir, store, out)
+    }
+
+    #[test]
+    fn restoring_a_damaged_object_quarantines_it_and_writes_nothing() {
+        let (dir, store, out) = store_with(b"good bytes");
+        let obj = store.object_path(&out.hash);
+        fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&obj, b"bad bytes!").unwrap();
+        fs::remove_file(dir.path().join("f")).unwrap();
+        let err = store.restore_output(dir.path(), &out).unwrap_err();
+        let Error::CorruptObject(c) = err else {
+            panic!("{err:?}");
+        };
+        let CorruptObject {
+            expected,
+            actual,
+            quarantined: Some(q),
+            ..
+        } = *c
+        else {
+            panic!("not quarantined: {c:?}");
+        };
+        assert_eq!(expected, out.hash);
+        assert_eq!(actual, Hash::of_bytes(b"bad bytes!"));
+        assert_eq!(fs::read(q).unwrap(), b"bad bytes!");
+        assert!(!obj.exists());
+        assert!(!dir.path().join("f").exists());
+        // Nothing was left beside the destination either.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_good_restore_is_byte_exact() {
+        let (dir, store, out) = store_with(b"good bytes");
+        fs::remove_file(dir.path().join("f")).unwrap();
+        store.restore_output(dir.path(), &out).unwrap();
+        assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"good bytes");
     }
 }

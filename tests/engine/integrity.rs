@@ -338,7 +338,7 @@ stages:
   slow:
     deps: [first]
     cmd: >-
-      cat ${deps[0]} > ${outs[0]} && touch started.flag && sleep 2 &&
+      wc -c < ${deps[0]} > ${outs[0]} && touch started.flag && sleep 2 &&
       printf 'second\n' > ${outs[1]}
     outs: [out/slow-a.txt, out/slow-b.txt]
 "#,

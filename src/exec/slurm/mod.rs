@@ -175,7 +175,7 @@ pub fn submit(
                     match store.restore_outputs(&p.workspace, &rec.outputs) {
                         Ok(()) => {}
                         // Quarantined: the node is submitted like a stale one.
-                        Err(e @ Error::CorruptObject { .. }) => {
+                        Err(e @ Error::CorruptObject(_)) => {
                             eprintln!("warning: {}: {e}; running the node again", node.name);
                         }
                         Err(e) => return Err(e),
