@@ -62,7 +62,8 @@ enum Command {
     Dag(dag::Args),
     /// Check the lock file against the pipeline, inputs, workspace and cache (for CI).
     Verify(verify::Args),
-    /// Remove cache entries that no lock file and no recent run refers to.
+    /// Remove cache entries that no lock file using this cache, no recent run and no grace
+    /// period keeps.
     Gc(gc::Args),
     /// Upload the results behind the lock file (or the named nodes) that the remote lacks.
     Push(push::Args),

@@ -194,8 +194,8 @@ impl Store {
     fn keep_existing(&self, dest: &Path, hash: &Hash, size: u64) -> bool {
         let intact = fs::metadata(dest).is_ok_and(|m| m.len() == size)
             && hash_file(dest).is_ok_and(|h| h == *hash);
-        if intact && let Ok(f) = fs::File::open(dest) {
-            let _ = f.set_modified(std::time::SystemTime::now());
+        if intact {
+            touch(dest);
         }
         intact
     }
@@ -332,6 +332,14 @@ fn publish(tmp: tempfile::NamedTempFile, dest: &Path, exec_bits: u32) -> Result<
                 .map_err(|e| Error::io(dest, e.error))
         }
         Err(e) => Err(Error::io(dest, e.error)),
+    }
+}
+
+/// Set a file's mtime to now (best effort): `gc` never collects objects younger than its
+/// grace period, so an object a run is using stays until the run's lock file names it.
+fn touch(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
     }
 }
 

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{OutputRecord, Store, remove_path};
+use super::{OutputRecord, Store, remove_path, touch};
 use crate::error::{CorruptObject, Error, IoContext, Result};
 use crate::hash::Hash;
 use crate::hash::files::{TreeEntry, hash_file, parse_tree_manifest};
@@ -126,6 +126,7 @@ impl Store {
             drop(tmp);
             return Err(self.corrupt(hash, actual, shown));
         }
+        touch(&obj);
         Ok(tmp)
     }
 
@@ -138,6 +139,7 @@ impl Store {
         if actual != *hash {
             return Err(self.corrupt(hash, actual, dest));
         }
+        touch(&obj);
         parse_tree_manifest(&bytes).ok_or_else(|| Error::Cache {
             path: obj,
             message: "directory manifest does not parse".into(),
@@ -168,9 +170,7 @@ impl Store {
         let to = dir.join(format!("{}.{nanos}", hash.to_hex()));
         fs::rename(self.object_path(hash), &to).ok()?;
         // gc keeps quarantined objects for `--keep-days` from now, not from when they were made.
-        if let Ok(f) = fs::File::open(&to) {
-            let _ = f.set_modified(SystemTime::now());
-        }
+        touch(&to);
         Some(to)
     }
 }
