@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
+use crate::hash::Hash;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A problem in a pipeline file, pointing at its line and column.
@@ -84,6 +86,28 @@ fn byte_offset(text: &str, line: u64, col: u64) -> Option<usize> {
     None
 }
 
+/// A cache object whose bytes do not hash to its name (boxed in [`Error`]: it is large).
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error(
+    "cache object {} for {} is corrupt: it should hash to {expected} but holds {actual}{}",
+    object.display(),
+    dest.display(),
+    quarantined.as_ref().map(|q| format!("; moved to {}", q.display())).unwrap_or_default()
+)]
+#[diagnostic(help(
+    "run `cegraph run` (without --locked) to rebuild it, `cegraph run --force NODE` to \
+     rebuild one node, or `cegraph pull` to fetch a good copy from a remote"
+))]
+pub struct CorruptObject {
+    /// Where the object was in the cache.
+    pub object: PathBuf,
+    /// Where its bytes were going (a workspace path).
+    pub dest: PathBuf,
+    pub expected: Hash,
+    pub actual: Hash,
+    pub quarantined: Option<PathBuf>,
+}
+
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum Error {
     #[error(transparent)]
@@ -128,17 +152,33 @@ pub enum Error {
         help: String,
     },
 
+    /// A cache object whose bytes do not hash to its name; it has been moved aside.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    CorruptObject(Box<CorruptObject>),
+
+    /// A write ran out of space.
+    #[error("{}: no space left on the device ({} free there)", path.display(), human_bytes(*free_bytes))]
+    #[diagnostic(help(
+        "free space there (`cegraph gc` drops cache entries no lock file needs) or point \
+         --cache / CEGRAPH_CACHE at a bigger disk, then rerun; nothing half-written was published"
+    ))]
+    DiskFull { path: PathBuf, free_bytes: u64 },
+
     #[error("interrupted; {done} node(s) finished and were recorded")]
     #[diagnostic(help("rerun `cegraph run` to pick up where it stopped"))]
     Interrupted { done: usize },
 }
 
 impl Error {
+    /// An I/O error at `path`; running out of space becomes [`Error::DiskFull`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            let free_bytes = free_space(&path).unwrap_or(0);
+            return Error::DiskFull { path, free_bytes };
         }
+        Error::Io { path, source }
     }
 
     pub fn slurm(message: impl Into<String>, help: impl Into<String>) -> Error {
@@ -156,6 +196,29 @@ impl Error {
     }
 }
 
+/// Bytes available to unprivileged users on the filesystem holding `path` (or its
+/// nearest existing ancestor).
+pub fn free_space(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
+
 /// Attach a path to I/O errors: `fs::read(p).at(p)?`.
 pub trait IoContext<T> {
     fn at(self, path: &Path) -> Result<T>;
@@ -164,5 +227,24 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &Path) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_reported_with_path_and_free_space() {
+        // /dev/full fails every write with ENOSPC.
+        let err = std::fs::write("/dev/full", b"x").unwrap_err();
+        let e = Error::io("/dev/full", err);
+        assert!(matches!(e, Error::DiskFull { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("/dev/full: no space left on the device (")
+                && text.ends_with(" free there)"),
+            "{text}"
+        );
     }
 }

@@ -35,20 +35,25 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     };
     // Writes the workspace: not while a run of this pipeline does.
     let _guard = super::pipeline_lock(&l.store, p)?;
+    super::register_root(&l.store, &lock_path);
     let report = crate::store::checkout::checkout(&l.store, &p.workspace, &lock, nodes.as_deref())?;
     for problem in &report.problems {
         println!("MISSING {problem}");
+    }
+    for problem in &report.corrupt {
+        println!("CORRUPT {problem}");
     }
     println!(
         "checked out {} output(s); {} already in place",
         report.restored, report.unchanged
     );
-    if report.problems.is_empty() {
+    if report.problems.is_empty() && report.corrupt.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         println!(
-            "checkout incomplete: {} output(s) missing",
-            report.problems.len()
+            "checkout incomplete: {} output(s) missing, {} corrupt in the cache",
+            report.problems.len(),
+            report.corrupt.len()
         );
         Ok(ExitCode::FAILURE)
     }

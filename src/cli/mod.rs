@@ -62,7 +62,8 @@ enum Command {
     Dag(dag::Args),
     /// Check the lock file against the pipeline, inputs, workspace and cache (for CI).
     Verify(verify::Args),
-    /// Remove cache entries that no lock file and no recent run refers to.
+    /// Remove cache entries that no lock file using this cache, no recent run and no grace
+    /// period keeps.
     Gc(gc::Args),
     /// Upload the results behind the lock file (or the named nodes) that the remote lacks.
     Push(push::Args),
@@ -251,6 +252,25 @@ pub fn kind_runner() -> Result<std::path::PathBuf> {
     let me = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
     let worker = me.with_file_name("cegraph-worker");
     Ok(if worker.exists() { worker } else { me })
+}
+
+/// Write a run's lock file and register it with the cache, so `gc` from any pipeline sharing
+/// the cache keeps what it names.
+fn write_lock(store: &Store, lock: &crate::store::lock::LockFile, lock_path: &Path) -> Result<()> {
+    lock.write(lock_path)?;
+    register_root(store, lock_path);
+    Ok(())
+}
+
+/// Register `lock_path` as a gc root of the cache; a failure only costs gc's protection,
+/// so it is a warning.
+fn register_root(store: &Store, lock_path: &Path) {
+    if let Err(e) = store.register_root(lock_path) {
+        eprintln!(
+            "warning: could not register {} with the cache (gc from another pipeline sharing it may drop its results): {e}",
+            lock_path.display()
+        );
+    }
 }
 
 /// `--locked`: refuse a run that would change the lock file, naming what changed.

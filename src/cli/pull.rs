@@ -25,6 +25,8 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let report = remote.pull(&l.store, &entries, &bar);
     bar.finish();
     let report = report?;
+    // What was pulled is what this lock file needs: gc must keep it.
+    super::register_root(&l.store, &l.pipeline.lock_path());
     let secs = clock.elapsed().as_secs_f64();
     for p in &report.problems {
         println!("FAILED  {p}");

@@ -83,9 +83,8 @@ impl Progress {
 }
 
 impl Observer for Progress {
-    fn warn(&self, message: &str) {
-        // Above the progress bar, on stderr, whatever --quiet says.
-        self.bar.suspend(|| eprintln!("warning: {message}"));
+    fn warning(&self, node: &str, message: &str) {
+        self.bar.suspend(|| eprintln!("warning: {node}: {message}"));
     }
 
     fn started(&self, node: &str) {
@@ -168,6 +167,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
             .clone()
             .map(|r| r as std::sync::Arc<dyn crate::remote::RemoteCache>),
         push: args.push,
+        locked: args.locked,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
     let progress = Progress::new(selected, args.quiet);
@@ -184,7 +184,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     super::check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
-    summary.lock.write(&lock_path)?;
+    super::write_lock(&l.store, &summary.lock, &lock_path)?;
     println!(
         "{} ran, {} restored, {} up to date, {} failed, {} skipped in {:.2}s",
         count(|o| matches!(o, Outcome::Ran { .. })),

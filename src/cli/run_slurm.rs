@@ -137,7 +137,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
     let tracked: Vec<slurm::Tracked> = sub.tracked().cloned().collect();
     if tracked.is_empty() || !s.wait {
         check_locked(args.locked, &lock, &sub.lock, &lock_path)?;
-        sub.lock.write(&lock_path)?;
+        super::write_lock(&l.store, &sub.lock, &lock_path)?;
         if !tracked.is_empty() {
             println!(
                 "the jobs run without cegraph: `cegraph status` shows them, `cegraph run --executor slurm --wait` follows them and updates {}, `cegraph cancel` cancels them",
@@ -171,11 +171,12 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
         collect_only: true,
         remote: None,
         push: false,
+        locked: args.locked,
         exe: super::kind_runner()?,
     };
     let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &collect, &crate::exec::Silent)?;
     check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
-    summary.lock.write(&lock_path)?;
+    super::write_lock(&l.store, &summary.lock, &lock_path)?;
 
     let ran = ended
         .iter()

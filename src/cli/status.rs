@@ -39,6 +39,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         exe: std::path::PathBuf::new(),
         remote: None,
         push: false,
+        locked: false,
     };
     let summary = crate::exec::run(
         &l.pipeline,

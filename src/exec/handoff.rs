@@ -300,13 +300,19 @@ fn run_job(
     if job.force.is_none()
         && let Verdict::Restore(rec, _) = judge(p, store, &inputs, &key, None, false)
     {
-        store
-            .restore_outputs(&p.workspace, &rec.outputs)
-            .map_err(|e| e.to_string())?;
-        return Ok(JobOutcome::CacheHit {
-            key,
-            outputs: rec.outputs,
-        });
+        match store.restore_outputs(&p.workspace, &rec.outputs) {
+            Ok(()) => {
+                return Ok(JobOutcome::CacheHit {
+                    key,
+                    outputs: rec.outputs,
+                });
+            }
+            // Quarantined: run the node, which stores good bytes under the name again.
+            Err(e @ crate::error::Error::CorruptObject(_)) => {
+                eprintln!("warning: {}: {e}; running the node again", node.name);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
     let upstream = upstream_inputs(p, node, &outs);
     let clock = Instant::now();

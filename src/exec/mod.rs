@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub remote: Option<Arc<dyn RemoteCache>>,
     /// `run --push`: each node that ran is uploaded to `remote`.
     pub push: bool,
+    /// `run --locked`: a corrupt cache object fails the run instead of re-running its node.
+    pub locked: bool,
 }
 
 /// What happened to one node in a run.
@@ -76,9 +78,9 @@ pub enum Outcome {
 pub trait Observer: Sync {
     fn started(&self, _node: &str) {}
     fn finished(&self, _node: &str, _outcome: &Outcome) {}
-    /// Something the user must know although the run goes on (one line, no prefix).
-    fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+    /// Something the user must know that does not stop the run (a corrupt cache object).
+    fn warning(&self, node: &str, message: &str) {
+        eprintln!("warning: {node}: {message}");
     }
 }
 
@@ -191,6 +193,8 @@ pub fn run(
                     let locked = lock.nodes.get(&node.name);
                     warn_if_rewritten(observer, &node.name, locked, &key, &rec.outputs, from);
                 }
+                // From here on a non-dry-run Restore verdict means "restored".
+                let verdict = restore_checked(p, store, node, verdict, opts, observer)?;
                 match verdict {
                     Verdict::UpToDate => {
                         outputs[i] = lock.nodes.get(&node.name).map(|e| e.outs.clone());
@@ -213,7 +217,6 @@ pub fn run(
                         release(i, dag, &mut waiting, &mut ready);
                     }
                     Verdict::Restore(rec, _) => {
-                        store.restore_outputs(&p.workspace, &rec.outputs)?;
                         new_lock.nodes.insert(
                             node.name.clone(),
                             LockEntry {
@@ -470,12 +473,43 @@ fn warn_if_rewritten(
     if changed.is_empty() {
         return;
     }
-    observer.warn(&format!(
-        "{node}: the lock file's hashes for key {} are replaced by {from} ({}): the node gave \
+    observer.warning(
+        node,
+        &format!(
+            "the lock file's hashes for key {} are replaced by {from} ({}): the node gave \
          different outputs for the same inputs (nondeterministic)",
-        key.short(),
-        changed.join("; ")
-    ));
+            key.short(),
+            changed.join("; ")
+        ),
+    );
+}
+
+/// Carry out a Restore verdict, checking every byte. A corrupt cache object (now quarantined)
+/// turns the verdict into Run, with a warning; with `--locked` it fails the run instead.
+fn restore_checked(
+    p: &Pipeline,
+    store: &Store,
+    node: &crate::spec::Node,
+    verdict: Verdict,
+    opts: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<Verdict> {
+    let Verdict::Restore(rec, why) = verdict else {
+        return Ok(verdict);
+    };
+    if opts.dry_run {
+        return Ok(Verdict::Restore(rec, why));
+    }
+    match store.restore_outputs(&p.workspace, &rec.outputs) {
+        Ok(()) => Ok(Verdict::Restore(rec, why)),
+        Err(e @ Error::CorruptObject(_)) if !opts.locked => {
+            observer.warning(&node.name, &format!("{e}; running the node again"));
+            let mut why = why;
+            why.push("a cache object was corrupt".into());
+            Ok(Verdict::Run(why))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn release(i: usize, dag: &Dag, waiting: &mut [usize], ready: &mut VecDeque<usize>) {

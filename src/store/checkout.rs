@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Store;
 use super::lock::LockFile;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Default)]
 pub struct CheckoutReport {
@@ -15,6 +15,9 @@ pub struct CheckoutReport {
     pub unchanged: usize,
     /// One line per output that could not be materialised.
     pub problems: Vec<String>,
+    /// One line per output whose cache object failed its hash (now quarantined; nothing of
+    /// it was written to the workspace).
+    pub corrupt: Vec<String>,
 }
 
 /// Materialise the outputs of `nodes` (default: every lock entry). Outputs whose objects the
@@ -50,8 +53,13 @@ pub fn checkout(
                 ));
                 continue;
             }
-            store.restore_output(workspace, out)?;
-            report.restored += 1;
+            match store.restore_output(workspace, out) {
+                Ok(()) => report.restored += 1,
+                Err(e @ Error::CorruptObject(_)) => report.corrupt.push(format!(
+                    "{node}: {e} (rebuild it with `cegraph run --force {node}`, or `cegraph pull` a good copy)"
+                )),
+                Err(e) => return Err(e),
+            }
         }
     }
     let _ = store.stat.save();

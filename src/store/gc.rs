@@ -15,26 +15,49 @@ pub struct GcReport {
     pub kept_objects: usize,
     pub removed: Vec<PathBuf>,
     pub freed_bytes: u64,
+    /// Per root: its lock file, how many objects it keeps and their bytes.
+    pub roots: Vec<(PathBuf, usize, u64)>,
+    /// Objects kept only because they are younger than the grace period.
+    pub young_objects: usize,
 }
 
-/// Keep what `locks` reference plus runs recorded within `keep_recent`; remove the rest
-/// (only list it when `dry_run`).
-pub fn collect(
-    store: &Store,
-    locks: &[LockFile],
-    keep_recent: Duration,
-    dry_run: bool,
-) -> Result<GcReport> {
+/// A lock file whose entries must survive.
+pub struct Root {
+    pub path: PathBuf,
+    pub lock: LockFile,
+}
+
+/// How long to keep things no lock file names.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    /// Runs recorded within this window stay, with their objects.
+    pub recent_runs: Duration,
+    /// Nothing younger than this is ever removed: a run in progress may have published
+    /// objects and records that no lock file names yet.
+    pub grace: Duration,
+}
+
+/// Keep what `roots` reference, runs recorded within `keep.recent_runs` and everything
+/// younger than `keep.grace`; remove the rest (only list it when `dry_run`).
+pub fn collect(store: &Store, roots: &[Root], keep: Keep, dry_run: bool) -> Result<GcReport> {
     let now = SystemTime::now();
+    let keep_recent = keep.recent_runs.max(keep.grace);
     let mut live_keys: HashSet<Hash> = HashSet::new();
     let mut live_objects: HashSet<Hash> = HashSet::new();
-    for lock in locks {
-        for entry in lock.nodes.values() {
+    let mut report = GcReport::default();
+    for root in roots {
+        for entry in root.lock.nodes.values() {
             live_keys.insert(entry.key);
         }
-        live_objects.extend(lock.hashes().copied());
+        let objects = with_tree_entries(store, root.lock.hashes().copied());
+        let bytes = objects
+            .iter()
+            .filter_map(|h| fs::metadata(store.object_path(h)).ok())
+            .map(|m| m.len())
+            .sum();
+        report.roots.push((root.path.clone(), objects.len(), bytes));
+        live_objects.extend(objects);
     }
-    let mut report = GcReport::default();
     let mut doomed: Vec<PathBuf> = Vec::new();
     for (path, key) in sharded_files(&store.root().join("runs"), ".json") {
         let recent = modified_within(&path, now, keep_recent);
@@ -47,20 +70,18 @@ pub fn collect(
             doomed.push(path);
         }
     }
-    // Directory outputs keep their files alive.
-    for h in live_objects.clone() {
-        if let Some(entries) = store.tree(&h) {
-            live_objects.extend(entries.iter().map(|e| e.hash));
-        }
-    }
+    let live_objects = with_tree_entries(store, live_objects);
     for (path, key) in sharded_files(&store.root().join("logs"), ".log") {
-        if !live_keys.contains(&key) {
+        if !live_keys.contains(&key) && !modified_within(&path, now, keep.grace) {
             doomed.push(path);
         }
     }
     for (path, hash) in sharded_files(&store.root().join("objects"), "") {
         if live_objects.contains(&hash) {
             report.kept_objects += 1;
+        } else if modified_within(&path, now, keep.grace) {
+            report.kept_objects += 1;
+            report.young_objects += 1;
         } else {
             doomed.push(path);
         }
@@ -74,7 +95,8 @@ pub fn collect(
             }
         }
     }
-    for dir in ["slurm/scripts", "slurm/logs"] {
+    // Quarantined objects are kept for a look, like Slurm logs.
+    for dir in ["slurm/scripts", "slurm/logs", "quarantine"] {
         if let Ok(rd) = fs::read_dir(store.root().join(dir)) {
             for e in rd.flatten() {
                 if !modified_within(&e.path(), now, keep_recent) {
@@ -99,6 +121,17 @@ pub fn collect(
         report.removed.push(path);
     }
     Ok(report)
+}
+
+/// `objects` plus the files of those that are directory manifests.
+fn with_tree_entries(store: &Store, objects: impl IntoIterator<Item = Hash>) -> HashSet<Hash> {
+    let mut all: HashSet<Hash> = objects.into_iter().collect();
+    for h in all.clone() {
+        if let Some(entries) = store.tree(&h) {
+            all.extend(entries.iter().map(|e| e.hash));
+        }
+    }
+    all
 }
 
 fn modified_within(path: &Path, now: SystemTime, window: Duration) -> bool {

@@ -13,6 +13,8 @@
 pub mod checkout;
 pub mod gc;
 pub mod lock;
+mod restore;
+pub mod roots;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -83,6 +85,15 @@ impl Store {
         })
     }
 
+    /// The same cache with a stat cache that trusts nothing: every file is re-read
+    /// (`verify`).
+    pub fn rereading(&self) -> Store {
+        Store {
+            root: self.root.clone(),
+            stat: StatCache::ephemeral(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -141,7 +152,7 @@ impl Store {
             let bytes = fs::read(src).at(src)?;
             let hash = Hash::of_bytes(&bytes);
             let dest = self.object_path(&hash);
-            if !dest.exists() {
+            if !self.keep_existing(&dest, &hash, bytes.len() as u64) {
                 let mut tmp = temp_in(&self.tmp_dir())?;
                 tmp.write_all(&bytes).at(tmp.path())?;
                 publish(tmp, &dest, exec_bits)?;
@@ -150,11 +161,20 @@ impl Store {
         } else {
             // Large: hash the copy, so the object's name always matches what it holds.
             let tmp = temp_in(&self.tmp_dir())?;
-            fs::copy(src, tmp.path()).at(src)?;
+            if let Err(e) = fs::copy(src, tmp.path()) {
+                if e.kind() != io::ErrorKind::StorageFull {
+                    return Err(Error::io(src, e));
+                }
+                // The cache's disk is full, not the workspace's: report the space left once
+                // the partial copy is gone.
+                let at = tmp.path().to_path_buf();
+                drop(tmp);
+                return Err(Error::io(at, e));
+            }
             let hash = hash_file(tmp.path()).at(tmp.path())?;
             let size = fs::metadata(tmp.path()).at(tmp.path())?.len();
             let dest = self.object_path(&hash);
-            if !dest.exists() {
+            if !self.keep_existing(&dest, &hash, size) {
                 publish(tmp, &dest, exec_bits)?;
             }
             (hash, size)
@@ -166,6 +186,18 @@ impl Store {
             self.stat.remember(src, &meta_before, hash);
         }
         Ok((hash, size))
+    }
+
+    /// Whether the object at `dest` exists and holds exactly `hash` (then its mtime is
+    /// refreshed, so `gc`'s grace period protects it until the run that reuses it records
+    /// it). A damaged object returns `false` and is replaced by the caller's good copy.
+    fn keep_existing(&self, dest: &Path, hash: &Hash, size: u64) -> bool {
+        let intact = fs::metadata(dest).is_ok_and(|m| m.len() == size)
+            && hash_file(dest).is_ok_and(|h| h == *hash);
+        if intact {
+            touch(dest);
+        }
+        intact
     }
 
     /// Store a workspace file or directory; returns its output record.
@@ -207,8 +239,11 @@ impl Store {
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
         let manifest = tree_manifest(&entries);
         let hash = Hash::of_bytes(&manifest);
-        if !self.has_object(&hash) {
-            self.write_atomic(&self.object_path(&hash), &manifest)?;
+        let dest = self.object_path(&hash);
+        if !self.keep_existing(&dest, &hash, manifest.len() as u64) {
+            let mut tmp = temp_in(&self.tmp_dir())?;
+            tmp.write_all(&manifest).at(tmp.path())?;
+            publish(tmp, &dest, 0)?;
         }
         Ok(OutputRecord {
             path: rel.to_string(),
@@ -235,73 +270,6 @@ impl Store {
     /// A directory output's file list, from its manifest object.
     pub fn tree(&self, hash: &Hash) -> Option<Vec<TreeEntry>> {
         parse_tree_manifest(&fs::read(self.object_path(hash)).ok()?)
-    }
-
-    /// Materialise every cached output of a run in the workspace.
-    pub fn restore_outputs(&self, workspace: &Path, outs: &[OutputRecord]) -> Result<()> {
-        outs.iter()
-            .filter(|o| o.cached)
-            .try_for_each(|o| self.restore_output(workspace, o))
-    }
-
-    /// Materialise a recorded output in the workspace from the cache (atomically per file).
-    pub fn restore_output(&self, workspace: &Path, out: &OutputRecord) -> Result<()> {
-        let dest = workspace.join(&out.path);
-        if !out.dir {
-            return self.restore_file(&out.hash, &dest);
-        }
-        let entries = self.tree(&out.hash).ok_or_else(|| Error::Cache {
-            path: self.object_path(&out.hash),
-            message: "directory manifest is missing or damaged".into(),
-        })?;
-        remove_path(&dest)?;
-        fs::create_dir_all(&dest).at(&dest)?;
-        for e in entries {
-            self.restore_file(&e.hash, &dest.join(&e.rel))?;
-        }
-        Ok(())
-    }
-
-    fn restore_file(&self, hash: &Hash, dest: &Path) -> Result<()> {
-        // Already right (say, after an interrupted run): nothing to copy.
-        if let Ok((h, _)) = self.stat.file_hash(dest)
-            && h == *hash
-        {
-            return Ok(());
-        }
-        let obj = self.object_path(hash);
-        let parent = dest.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).at(parent)?;
-        if dest.is_dir() {
-            remove_path(dest)?;
-        }
-        // A reflink shares the object's blocks copy-on-write (btrfs, XFS, APFS): instant, and an
-        // edit of the workspace file cannot reach the cache. Elsewhere it is a plain copy. Hard
-        // links would be as fast but make the workspace file *be* the cache object, so one
-        // in-place write (`>>`, a tool reopening it) would silently corrupt the cache.
-        let tmp = tempfile::Builder::new()
-            .make_in(parent, |path| {
-                match reflink_copy::reflink_or_copy(&obj, path) {
-                    Ok(_) => fs::File::open(path),
-                    Err(e) => {
-                        if e.kind() != io::ErrorKind::AlreadyExists {
-                            let _ = fs::remove_file(path);
-                        }
-                        Err(e)
-                    }
-                }
-            })
-            .at(&obj)?;
-        let mode = fs::metadata(&obj).at(&obj)?.permissions().mode();
-        fs::set_permissions(
-            tmp.path(),
-            fs::Permissions::from_mode(0o644 | (mode & 0o111)),
-        )
-        .at(tmp.path())?;
-        let meta = fs::metadata(tmp.path()).at(tmp.path())?;
-        tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
-        self.stat.remember(dest, &meta, *hash);
-        Ok(())
     }
 
     /// Publish a temporary file in [`Store::tmp_dir`] that the caller has checked holds exactly
@@ -364,6 +332,14 @@ fn publish(tmp: tempfile::NamedTempFile, dest: &Path, exec_bits: u32) -> Result<
                 .map_err(|e| Error::io(dest, e.error))
         }
         Err(e) => Err(Error::io(dest, e.error)),
+    }
+}
+
+/// Set a file's mtime to now (best effort): `gc` never collects objects younger than its
+/// grace period, so an object a run is using stays until the run's lock file names it.
+fn touch(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
     }
 }
 

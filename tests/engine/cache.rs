@@ -80,9 +80,12 @@ fn gc_removes_what_no_lock_needs_and_keeps_what_it_does() {
     // Old runs are recent, so a plain gc keeps them.
     let kept = p.cegraph(&["gc"]).ok();
     assert!(kept.stdout.contains("removed 0 entries"), "{}", kept.stdout);
-    let dry = p.cegraph(&["gc", "--dry-run", "--keep-days", "0"]).ok();
+    // Everything is younger than the grace period: `--grace 0` lets gc see past it.
+    let dry = p
+        .cegraph(&["gc", "--dry-run", "--keep-days", "0", "--grace", "0"])
+        .ok();
     assert!(dry.stdout.contains("would remove"), "{}", dry.stdout);
-    let swept = p.cegraph(&["gc", "--keep-days", "0"]).ok();
+    let swept = p.cegraph(&["gc", "--keep-days", "0", "--grace", "0"]).ok();
     assert!(
         !swept.stdout.contains("removed 0 entries"),
         "{}",

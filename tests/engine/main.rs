@@ -4,6 +4,7 @@ mod bad_input;
 mod binary;
 mod cache;
 mod incremental;
+mod integrity;
 mod project;
 mod remote;
 mod remote_endpoints;

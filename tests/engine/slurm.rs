@@ -145,7 +145,9 @@ fn a_matrix_pipeline_through_slurm_gives_the_same_lock_as_a_local_run() {
             .count()
     };
     assert!(files_under("cache/jobs") >= 6 && files_under("cache/slurm/logs") == 6);
-    cluster.cegraph(&["gc", "--keep-days", "0"]).ok();
+    cluster
+        .cegraph(&["gc", "--keep-days", "0", "--grace", "0"])
+        .ok();
     assert_eq!(files_under("cache/jobs"), 0);
     assert_eq!(files_under("cache/slurm/logs"), 0);
     cluster.cegraph(&["verify"]).ok();

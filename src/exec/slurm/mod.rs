@@ -172,17 +172,26 @@ pub fn submit(
                     continue;
                 }
                 Verdict::Restore(rec, _) => {
-                    store.restore_outputs(&p.workspace, &rec.outputs)?;
-                    new_lock.nodes.insert(
-                        node.name.clone(),
-                        LockEntry {
-                            key,
-                            outs: rec.outputs.clone(),
-                        },
-                    );
-                    sub.restored += 1;
-                    plan[i] = Some(Plan::Known(rec.outputs));
-                    continue;
+                    match store.restore_outputs(&p.workspace, &rec.outputs) {
+                        Ok(()) => {}
+                        // Quarantined: the node is submitted like a stale one.
+                        Err(e @ Error::CorruptObject(_)) => {
+                            eprintln!("warning: {}: {e}; running the node again", node.name);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    if store.has_outputs(&rec.outputs) {
+                        new_lock.nodes.insert(
+                            node.name.clone(),
+                            LockEntry {
+                                key,
+                                outs: rec.outputs.clone(),
+                            },
+                        );
+                        sub.restored += 1;
+                        plan[i] = Some(Plan::Known(rec.outputs));
+                        continue;
+                    }
                 }
                 Verdict::Run(_) => {}
             }
