@@ -42,6 +42,18 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
             println!("would remove {}", p.display());
         }
     }
+    if report.temp_files > 0 {
+        println!(
+            "{} {} temporary file(s) left by killed processes ({:.1} MB)",
+            if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            },
+            report.temp_files,
+            report.temp_bytes as f64 / 1e6
+        );
+    }
     println!(
         "{} {} entr{} ({:.1} MB); kept {} object(s)",
         if args.dry_run {

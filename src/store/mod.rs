@@ -13,6 +13,7 @@
 pub mod checkout;
 pub mod gc;
 pub mod lock;
+pub mod tmp;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -279,19 +280,18 @@ impl Store {
         // edit of the workspace file cannot reach the cache. Elsewhere it is a plain copy. Hard
         // links would be as fast but make the workspace file *be* the cache object, so one
         // in-place write (`>>`, a tool reopening it) would silently corrupt the cache.
-        let tmp = tempfile::Builder::new()
-            .make_in(parent, |path| {
-                match reflink_copy::reflink_or_copy(&obj, path) {
-                    Ok(_) => fs::File::open(path),
-                    Err(e) => {
-                        if e.kind() != io::ErrorKind::AlreadyExists {
-                            let _ = fs::remove_file(path);
-                        }
-                        Err(e)
+        let tmp = tmp::make_in(parent, |path| {
+            match reflink_copy::reflink_or_copy(&obj, path) {
+                Ok(_) => fs::File::open(path),
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::AlreadyExists {
+                        let _ = fs::remove_file(path);
                     }
+                    Err(e)
                 }
-            })
-            .at(&obj)?;
+            }
+        })
+        .at(&obj)?;
         let mode = fs::metadata(&obj).at(&obj)?.permissions().mode();
         fs::set_permissions(
             tmp.path(),
@@ -339,12 +339,12 @@ impl Store {
 /// Files below this size are read whole rather than copied through a temporary file.
 const SMALL_FILE: u64 = 1 << 20;
 
-/// A temporary file in `dir`, creating `dir` only when it is missing (mkdir is not free).
+/// A temporary file in `dir` named after this process (see [`tmp`]), creating `dir` only when it is missing (mkdir is not free).
 fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    match tempfile::NamedTempFile::new_in(dir) {
+    match tmp::file_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(dir).at(dir)?;
-            tempfile::NamedTempFile::new_in(dir).at(dir)
+            tmp::file_in(dir).at(dir)
         }
         other => other.at(dir),
     }
