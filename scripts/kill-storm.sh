@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kill storm: ROUNDS times, start `cegraph run --force -j 4` on a 22-node pipeline whose stages
-# sleep and then write (20 small nodes, one 30 MB output, one that gathers), and stop it at a
-# random moment with kill -9 or SIGTERM. After each kill:
+# sleep and then write (20 small nodes, one 100 MB output, one that gathers), and stop it with
+# kill -9 or SIGTERM at a random moment, or with kill -9 while it copies an output into the cache
+# (as soon as cache/tmp holds a file). After each kill:
 #   - nothing is written after cegraph is gone (stages log a timestamp just before they write
 #     their output; outputs' mtimes are checked too), looked at once the stages' sleeps are over;
 #   - no process of the pipeline is left after the next cegraph command (`status`): stages carry
@@ -35,7 +36,7 @@ trap cleanup EXIT
 storm_pids() {
     local d
     for d in /proc/[0-9]*; do
-        if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "KILL_STORM=$id"; then
+        if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qx "KILL_STORM=$id"; then
             echo "${d#/proc/}"
         fi
     done
@@ -59,7 +60,7 @@ stages:
     env:
       KILL_STORM: $id
     cmd: >-
-      sleep 0.3 && date +%s%N >> writes.log && head -c 30000000 /dev/zero > \${outs[0]}
+      sleep 0.3 && date +%s%N >> writes.log && head -c 100000000 /dev/zero > \${outs[0]}
     outs: [out/big.bin]
   gather:
     deps: [work, big]
@@ -72,6 +73,7 @@ EOF
 
 kills9=0
 terms=0
+in_copy=0
 late_writes=0
 orphans_after_kill=0
 orphans_after_next=0
@@ -80,14 +82,26 @@ declare -A codes=()
 for ((round = 1; round <= rounds; round++)); do
     "$bin" run --force -j 4 -q >/dev/null 2>run.err &
     pid=$!
-    sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
-    if ((RANDOM % 2)); then
+    case $((RANDOM % 3)) in
+    0)
         signal=KILL
         kills9=$((kills9 + 1))
-    else
+        sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
+        ;;
+    1)
         signal=TERM
         terms=$((terms + 1))
-    fi
+        sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
+        ;;
+    2)
+        signal=KILL
+        in_copy=$((in_copy + 1))
+        for ((wait_ms = 0; wait_ms < 6000; wait_ms += 5)); do
+            if [[ -n "$(ls -A cache/tmp 2>/dev/null)" ]]; then break; fi
+            sleep 0.005
+        done
+        ;;
+    esac
     kill -s "$signal" "$pid" 2>/dev/null || true
     rc=0
     wait "$pid" || rc=$?
@@ -118,7 +132,7 @@ tmp_final=$(find cache/tmp -mindepth 1 -maxdepth 1 | wc -l)
 orphans_final=$(storm_pids | wc -l)
 
 echo
-echo "kill storm: $rounds rounds ($kills9 kill -9, $terms SIGTERM) on 22 nodes, -j 4"
+echo "kill storm: $rounds rounds ($kills9 kill -9 and $terms SIGTERM at random moments, $in_copy kill -9 during a copy into the cache) on 22 nodes, -j 4"
 for k in "${!codes[@]}"; do echo "  exit codes ${k}: ${codes[$k]}"; done
 echo "  stage processes still alive when cegraph was gone: $orphans_after_kill (stage children after kill -9; ended by the next command)"
 echo "  processes left after the next cegraph command:     $orphans_after_next"

@@ -36,7 +36,16 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         }
     }
     let keep = Duration::from_secs_f64(args.keep_days.max(0.0) * 86400.0);
-    let report = crate::store::gc::collect(&l.store, &locks, keep, args.dry_run)?;
+    let mut report = crate::store::gc::collect(&l.store, &locks, keep, args.dry_run)?;
+    // A killed restore or checkout leaves its temporary file beside the output it replaced.
+    for dir in super::output_dirs(&l.pipeline) {
+        for t in crate::store::tmp::sweep(&dir, args.dry_run) {
+            report.temp_files += 1;
+            report.temp_bytes += t.bytes;
+            report.freed_bytes += t.bytes;
+            report.removed.push(t.path);
+        }
+    }
     for p in &report.removed {
         if args.dry_run {
             println!("would remove {}", p.display());

@@ -163,7 +163,8 @@ fn sigterm_interrupts_running_nodes() {
     let all: Vec<Proc> = shells.iter().chain(&background).copied().collect();
     assert!(survivors(&all).is_empty(), "commands outlived cegraph");
     assert_eq!(outputs_written(&p), Vec::<String>::new());
-    assert!(!p.read("cegraph.lock").contains("slow"));
+    let lock = std::fs::read_to_string(p.join("cegraph.lock")).unwrap_or_default();
+    assert!(!lock.contains("slow"), "{lock}");
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(outputs_written(&p), Vec::<String>::new());
 }
@@ -225,16 +226,18 @@ fn killed_copy_leaves_no_tmp_garbage() {
     p.cegraph(&["run"]).ok();
     assert_eq!(entries(&tmp), Vec::<String>::new());
 
-    // `gc` reports and removes them too.
+    // `gc` reports and removes them too, and those a killed restore left beside an output.
     leave_dead_temp_files(&tmp);
+    leave_dead_temp_files(&p.join("out"));
     let gc = p.cegraph(&["gc"]).ok();
     assert!(
         gc.stdout
-            .contains("removed 2 temporary file(s) left by killed processes (1.0 MB)"),
+            .contains("removed 4 temporary file(s) left by killed processes (2.1 MB)"),
         "{}",
         gc.stdout
     );
     assert_eq!(entries(&tmp), Vec::<String>::new());
+    assert_eq!(entries(&p.join("out")), vec!["one.txt".to_string()]);
 }
 
 #[test]
