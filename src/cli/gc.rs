@@ -39,7 +39,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         recent_runs: Duration::from_secs_f64(args.keep_days.max(0.0) * 86400.0),
         grace: args.grace,
     };
-    let report = crate::store::gc::collect(&l.store, &roots, keep, args.dry_run)?;
+    let mut report = crate::store::gc::collect(&l.store, &roots, keep, args.dry_run)?;
     if args.dry_run {
         for (path, objects, bytes) in &report.roots {
             println!(
@@ -55,9 +55,32 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
                 humantime::format_duration(args.grace)
             );
         }
-        for p in &report.removed {
+    }
+    // A killed restore or checkout leaves its temporary file beside the output it replaced.
+    for dir in super::output_dirs(&l.pipeline) {
+        for t in crate::store::tmp::sweep(&dir, args.dry_run) {
+            report.temp_files += 1;
+            report.temp_bytes += t.bytes;
+            report.freed_bytes += t.bytes;
+            report.removed.push(t.path);
+        }
+    }
+    for p in &report.removed {
+        if args.dry_run {
             println!("would remove {}", p.display());
         }
+    }
+    if report.temp_files > 0 {
+        println!(
+            "{} {} temporary file(s) left by killed processes ({:.1} MB)",
+            if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            },
+            report.temp_files,
+            report.temp_bytes as f64 / 1e6
+        );
     }
     println!(
         "{} {} entr{} ({:.1} MB); kept {} object(s)",

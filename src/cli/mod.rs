@@ -96,15 +96,11 @@ pub fn main(catalog: Catalog) -> ExitCode {
         };
         Box::new(opts.build())
     }));
-    // Transfers stop at Ctrl-C at once: nothing they write is published before it is whole,
-    // and a rerun resumes (leftovers in cache/tmp are swept by `gc`).
-    if !matches!(
-        cli.command,
-        Command::ExecNode(_) | Command::Push(_) | Command::Pull(_)
-    ) {
-        let _ = ctrlc::set_handler(|| {
-            crate::exec::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
+    // `run` stops its nodes' commands on SIGINT, SIGTERM and SIGHUP and exits 130. The other
+    // commands end at once: nothing they write is published before it is whole, and what they
+    // leave in cache/tmp names its (then dead) owner, so the next run removes it.
+    if matches!(cli.command, Command::Run(_)) {
+        let _ = ctrlc::set_handler(crate::exec::procs::interrupt);
     }
     let result = match cli.command {
         Command::Run(a) => run::run(a, &catalog),
@@ -213,8 +209,7 @@ fn pipeline_lock(store: &Store, p: &Pipeline) -> Result<std::fs::File> {
     use crate::error::IoContext;
     let dir = store.root().join("locks");
     std::fs::create_dir_all(&dir).at(&dir)?;
-    let id = crate::hash::Hash::of_bytes(p.lock_path().to_string_lossy().as_bytes());
-    let path = dir.join(format!("{}-{}", p.name, id.short()));
+    let path = dir.join(run_name(p));
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -229,6 +224,58 @@ fn pipeline_lock(store: &Store, p: &Pipeline) -> Result<std::fs::File> {
         f.lock().at(&path)?;
     }
     Ok(f)
+}
+
+/// The name of a pipeline's run lock and run-state file in the cache: pipelines that share a
+/// cache but not a lock file are run independently.
+fn run_name(p: &Pipeline) -> String {
+    let id = crate::hash::Hash::of_bytes(p.lock_path().to_string_lossy().as_bytes());
+    format!("{}-{}", p.name, id.short())
+}
+
+/// Before a run (holding the pipeline's run lock): kill what a killed earlier run left running,
+/// remove temporary files whose owner is dead, then record this run's commands until the
+/// returned guard drops.
+fn clean_up_after_dead_runs(l: &Loaded) -> crate::exec::procs::RunRecording {
+    use crate::exec::procs;
+    let state = procs::state_path(l.store.root(), &run_name(&l.pipeline));
+    let left = procs::end_leftovers(&state, true);
+    if left.killed > 0 {
+        eprintln!(
+            "note: killed {} process(es) left running by an earlier cegraph run that was killed",
+            left.killed
+        );
+    }
+    crate::store::tmp::sweep(&l.store.tmp_dir(), false);
+    if left.dead_run {
+        // A killed restore leaves its temporary file beside the output it was replacing.
+        for parent in output_dirs(&l.pipeline) {
+            crate::store::tmp::sweep(&parent, false);
+        }
+    }
+    procs::record_run(state)
+}
+
+/// The workspace directories that hold the pipeline's cached outputs.
+fn output_dirs(p: &Pipeline) -> std::collections::BTreeSet<PathBuf> {
+    p.nodes
+        .iter()
+        .flat_map(|n| n.outs.iter().filter(|o| o.cached))
+        .filter_map(|o| p.workspace.join(&o.path).parent().map(Path::to_path_buf))
+        .collect()
+}
+
+/// `status`: kill what a killed run of this pipeline left running (without touching the cache:
+/// the next `run` removes its record).
+fn end_leftovers_of_dead_run(l: &Loaded) {
+    let state = crate::exec::procs::state_path(l.store.root(), &run_name(&l.pipeline));
+    let left = crate::exec::procs::end_leftovers(&state, false);
+    if left.killed > 0 {
+        eprintln!(
+            "note: killed {} process(es) left running by a cegraph run that was killed",
+            left.killed
+        );
+    }
 }
 
 /// A progress bar on stderr (hidden off a terminal) with the running nodes as its message.

@@ -113,13 +113,19 @@ impl Observer for Progress {
                     log.display()
                 )
             }
+            Outcome::Interrupted { .. } => format!("interrupted {node}"),
             Outcome::WouldRun { why } => format!("would run {node}: {}", why.join("; ")),
             Outcome::WouldRestore { why } => {
                 format!("would restore {node} (from cache): {}", why.join("; "))
             }
             Outcome::UpToDate | Outcome::Skipped => return,
         };
-        if !self.quiet || matches!(outcome, Outcome::Failed { .. }) {
+        if !self.quiet
+            || matches!(
+                outcome,
+                Outcome::Failed { .. } | Outcome::Interrupted { .. }
+            )
+        {
             self.say(line);
         }
     }
@@ -147,6 +153,11 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         None
     } else {
         Some(super::pipeline_lock(&l.store, p)?)
+    };
+    let _recording = if args.dry_run {
+        None
+    } else {
+        Some(super::clean_up_after_dead_runs(&l))
     };
     let lock_path = p.lock_path();
     let lock = LockFile::read(&lock_path)?;
@@ -185,8 +196,12 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     }
     super::check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
     super::write_lock(&l.store, &summary.lock, &lock_path)?;
+    let interrupted = match count(|o| matches!(o, Outcome::Interrupted { .. })) {
+        0 => String::new(),
+        n => format!(", {n} interrupted"),
+    };
     println!(
-        "{} ran, {} restored, {} up to date, {} failed, {} skipped in {:.2}s",
+        "{} ran, {} restored, {} up to date, {} failed, {} skipped{interrupted} in {:.2}s",
         count(|o| matches!(o, Outcome::Ran { .. })),
         count(|o| matches!(o, Outcome::Restored)),
         count(|o| matches!(o, Outcome::UpToDate)),

@@ -57,9 +57,12 @@ pub struct JobRequest<'a> {
 /// Run a node and record it. On failure nothing is recorded; the log stays.
 pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRecord, JobFailure> {
     let log = store.log_path(&req.key);
+    // A log left by an earlier attempt at this key would pass for this run's.
+    let _ = fs::remove_file(&log);
+    // Every failure is written into the log, so the log path reported with it exists.
     let fail = |message: String| JobFailure {
+        log: note_in_log(&log, &message),
         message,
-        log: log.clone(),
     };
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -123,14 +126,29 @@ fn prepare_dirs(p: &Pipeline, node: &Node) -> Result<()> {
     Ok(())
 }
 
-/// Run a child with stdout and stderr going to the node's log. The log file is created only
-/// when the child prints something (or fails): most trivial nodes print nothing, and a file
-/// create is a large part of a small node's cost.
-fn run_logged(mut cmd: Command, log: &Path) -> std::result::Result<(), String> {
+/// Append `cegraph: <message>` to a node's log (creating it); returns the log's path, or an
+/// empty path when even that failed (then no path is shown that does not exist).
+fn note_in_log(log: &Path, message: &str) -> PathBuf {
+    let parent = log.parent().unwrap_or(Path::new("."));
+    let written = fs::create_dir_all(parent).and_then(|()| {
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(log)?;
+        writeln!(f, "cegraph: {message}")
+    });
+    match written {
+        Ok(()) => log.to_path_buf(),
+        Err(_) => PathBuf::new(),
+    }
+}
+
+/// Run a child, in a process group of its own (see [`super::procs`]), with stdout and stderr
+/// going to the node's log. The log file is created only when the child prints something (or
+/// the node fails): most trivial nodes print nothing, and a file create is a large part of a
+/// small node's cost.
+fn run_logged(mut cmd: Command, node: &str, log: &Path) -> std::result::Result<(), String> {
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::null()).stdout(writer).stderr(writer2);
-    let mut child = cmd.spawn().map_err(|e| {
+    let child = super::procs::spawn(&mut cmd, node).map_err(|e| {
         format!(
             "could not start `{}`: {e}",
             cmd.get_program().to_string_lossy()
@@ -155,17 +173,13 @@ fn run_logged(mut cmd: Command, log: &Path) -> std::result::Result<(), String> {
             Err(e) => return Err(e.to_string()),
         }
     }
+    drop(file);
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(describe_exit(status))
     }
-    let why = describe_exit(status);
-    let mut f = match file {
-        Some(f) => f,
-        None => create_log(log)?,
-    };
-    let _ = writeln!(f, "cegraph: {why}");
-    Err(why)
 }
 
 fn create_log(path: &Path) -> std::result::Result<fs::File, String> {
@@ -190,7 +204,7 @@ fn run_cmd(
         .env("CEGRAPH_OUT_DIR", &req.node.out_dir)
         .env("CEGRAPH_THREADS", req.threads.to_string())
         .env("OMP_NUM_THREADS", req.threads.to_string());
-    run_logged(command, log)?;
+    run_logged(command, &req.node.name, log)?;
     Ok(BTreeMap::new())
 }
 
@@ -201,10 +215,7 @@ fn run_kind(
     log: &Path,
 ) -> std::result::Result<BTreeMap<String, Value>, String> {
     let ws = &req.pipeline.workspace;
-    let staging = tempfile::Builder::new()
-        .prefix("job-")
-        .tempdir_in(store.tmp_dir())
-        .map_err(|e| e.to_string())?;
+    let staging = crate::store::tmp::dir_in(&store.tmp_dir()).map_err(|e| e.to_string())?;
     let job = KindJob {
         kind: kind.to_string(),
         node: req.node.name.clone(),
@@ -229,7 +240,7 @@ fn run_kind(
         .arg(&job_path)
         .current_dir(ws)
         .env("OMP_NUM_THREADS", req.threads.to_string());
-    run_logged(command, log)?;
+    run_logged(command, &req.node.name, log)?;
     let outcome: StageOutcome = fs::read(&job.result)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

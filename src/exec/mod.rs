@@ -4,6 +4,7 @@
 pub mod handoff;
 pub mod job;
 pub mod plan;
+pub mod procs;
 pub mod slurm;
 pub mod verify;
 
@@ -25,7 +26,8 @@ use crate::store::{OutputRecord, Store};
 use job::{JobFailure, JobRequest, run_node};
 use plan::{Verdict, judge, key_inputs, upstream_inputs};
 
-/// Set by the CLI's Ctrl-C handler: stop starting nodes, let running ones end.
+/// Set on SIGINT/SIGTERM/SIGHUP ([`procs::interrupt`]): start no more nodes; running ones
+/// are being terminated.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub struct RunOptions {
@@ -61,6 +63,10 @@ pub enum Outcome {
     },
     Failed {
         message: String,
+        log: PathBuf,
+    },
+    /// Running when cegraph was interrupted (SIGINT, SIGTERM, SIGHUP), and stopped.
+    Interrupted {
         log: PathBuf,
     },
     /// An upstream failed or the run stopped first.
@@ -345,6 +351,14 @@ pub fn run(
                     outputs[i] = Some(outs);
                     observer.finished(&node.name, &o);
                     outcome[i] = Some(o);
+                    release(i, dag, &mut waiting, &mut ready);
+                }
+                Done::Failed(i, f) if INTERRUPTED.load(Ordering::SeqCst) => {
+                    // Killed by the interrupt (or ending as it came): not a failure of the node.
+                    let o = Outcome::Interrupted { log: f.log };
+                    observer.finished(&node.name, &o);
+                    outcome[i] = Some(o);
+                    stop = true;
                     release(i, dag, &mut waiting, &mut ready);
                 }
                 Done::Failed(i, f) => {

@@ -182,7 +182,7 @@ pub async fn download(
 ) -> Result<Option<tempfile::NamedTempFile>, Failure> {
     let mut file = match &tmp_dir {
         Some(dir) => {
-            Some(tempfile::NamedTempFile::new_in(dir).map_err(|e| Failure::Io(dir.clone(), e))?)
+            Some(crate::store::tmp::file_in(dir).map_err(|e| Failure::Io(dir.clone(), e))?)
         }
         None => None,
     };

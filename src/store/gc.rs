@@ -19,6 +19,9 @@ pub struct GcReport {
     pub roots: Vec<(PathBuf, usize, u64)>,
     /// Objects kept only because they are younger than the grace period.
     pub young_objects: usize,
+    /// Of `removed`: temporary files and directories whose owner process is dead.
+    pub temp_files: usize,
+    pub temp_bytes: u64,
 }
 
 /// A lock file whose entries must survive.
@@ -105,10 +108,21 @@ pub fn collect(store: &Store, roots: &[Root], keep: Keep, dry_run: bool) -> Resu
             }
         }
     }
-    // Staging left by killed runs (an hour old: a live run may still be writing newer ones).
+    // Staging left by killed processes: at once when the name says its owner here is dead;
+    // names without an owner on this host (older versions, other machines sharing the cache)
+    // after an hour, since a live process may still be writing them.
+    for t in super::tmp::sweep(&store.tmp_dir(), dry_run) {
+        report.temp_files += 1;
+        report.temp_bytes += t.bytes;
+        report.freed_bytes += t.bytes;
+        report.removed.push(t.path);
+    }
     if let Ok(rd) = fs::read_dir(store.tmp_dir()) {
         for e in rd.flatten() {
-            if !modified_within(&e.path(), now, Duration::from_secs(3600)) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours =
+                super::tmp::owner_of(&name).is_some_and(|(h, _)| h == super::tmp::host_tag());
+            if !ours && !modified_within(&e.path(), now, Duration::from_secs(3600)) {
                 doomed.push(e.path());
             }
         }

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod lock;
 mod restore;
 pub mod roots;
+pub mod tmp;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -307,12 +308,12 @@ impl Store {
 /// Files below this size are read whole rather than copied through a temporary file.
 const SMALL_FILE: u64 = 1 << 20;
 
-/// A temporary file in `dir`, creating `dir` only when it is missing (mkdir is not free).
+/// A temporary file in `dir` named after this process (see [`tmp`]), creating `dir` only when it is missing (mkdir is not free).
 fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    match tempfile::NamedTempFile::new_in(dir) {
+    match tmp::file_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(dir).at(dir)?;
-            tempfile::NamedTempFile::new_in(dir).at(dir)
+            tmp::file_in(dir).at(dir)
         }
         other => other.at(dir),
     }

@@ -33,10 +33,7 @@ impl Store {
         let entries = self.checked_tree(&out.hash, &dest)?;
         let parent = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent).at(parent)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".cegraph-restore-")
-            .tempdir_in(parent)
-            .at(parent)?;
+        let staging = super::tmp::dir_in(parent).at(parent)?;
         let mut restored = Vec::with_capacity(entries.len());
         for e in &entries {
             let file = staging.path().join(&e.rel);
@@ -105,22 +102,21 @@ impl Store {
         // edit of the workspace file cannot reach the cache. Elsewhere it is a plain copy. Hard
         // links would be as fast but make the workspace file *be* the cache object, so one
         // in-place write (`>>`, a tool reopening it) would silently corrupt the cache.
-        let tmp = tempfile::Builder::new()
-            .make_in(parent, |path| {
-                match reflink_copy::reflink_or_copy(&obj, path) {
-                    Ok(_) => fs::File::open(path),
-                    Err(e) => {
-                        if e.kind() != io::ErrorKind::AlreadyExists {
-                            let _ = fs::remove_file(path);
-                        }
-                        Err(e)
+        let tmp = super::tmp::make_in(parent, |path| {
+            match reflink_copy::reflink_or_copy(&obj, path) {
+                Ok(_) => fs::File::open(path),
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::AlreadyExists {
+                        let _ = fs::remove_file(path);
                     }
+                    Err(e)
                 }
-            })
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound if !obj.exists() => Error::io(&obj, e),
-                _ => Error::io(dest, e),
-            })?;
+            }
+        })
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound if !obj.exists() => Error::io(&obj, e),
+            _ => Error::io(dest, e),
+        })?;
         let actual = hash_file(tmp.path()).at(tmp.path())?;
         if actual != *hash {
             drop(tmp);
