@@ -4,6 +4,7 @@
 pub mod handoff;
 pub mod job;
 pub mod plan;
+pub mod platform;
 pub mod slurm;
 pub mod verify;
 
@@ -243,7 +244,7 @@ pub fn run(
                                 inputs,
                                 key,
                                 upstream,
-                                threads: (node.resources.cpus as usize).clamp(1, opts.jobs.max(1)),
+                                threads: platform::node_threads(node),
                                 gpus,
                                 exe: &opts.exe,
                             },
@@ -258,10 +259,10 @@ pub fn run(
             while !stop
                 && let Some(pos) = runnable
                     .iter()
-                    .position(|(_, r)| r.threads <= free_cpus && r.gpus <= free_gpus)
+                    .position(|(_, r)| slots(r.threads, opts) <= free_cpus && r.gpus <= free_gpus)
             {
                 let (i, req) = runnable.remove(pos).unwrap();
-                free_cpus -= req.threads;
+                free_cpus -= slots(req.threads, opts);
                 free_gpus -= req.gpus;
                 running += 1;
                 observer.started(&p.nodes[i].name);
@@ -306,7 +307,7 @@ pub fn run(
                 Done::Ok(i, ..) | Done::Failed(i, _) => *i,
             };
             let node = &p.nodes[i];
-            free_cpus += (node.resources.cpus as usize).clamp(1, opts.jobs.max(1));
+            free_cpus += slots(platform::node_threads(node), opts);
             free_gpus += node.resources.gpus as usize;
             match done {
                 Done::Ok(i, outs, key, o) => {
@@ -401,6 +402,13 @@ fn fetch_from_remote(
         }
         (verdict, _) => Ok((verdict, false)),
     }
+}
+
+/// The `-j` slots a node holds while it runs. A node always runs with `resources.cpus`
+/// threads (its key says so; `-j` must not change results), so one asking for more than `-j`
+/// takes every slot and runs alone, with its own thread count.
+fn slots(threads: usize, opts: &RunOptions) -> usize {
+    threads.clamp(1, opts.jobs.max(1))
 }
 
 fn release(i: usize, dag: &Dag, waiting: &mut [usize], ready: &mut VecDeque<usize>) {

@@ -23,8 +23,13 @@ use model::{At, MatrixAxis, PipelineFile, Resources, SlurmSettings, StageSpec};
 pub enum Action {
     /// `sh -c` this command line in the workspace root.
     Cmd(String),
-    /// A built-in kind, with its implementation version.
-    Kind { name: String, version: u32 },
+    /// A built-in kind, with the fingerprint of its code ([`crate::kind::StageKind::fingerprint`])
+    /// and whether it runs in `cegraph-worker` (libtorch).
+    Kind {
+        name: String,
+        fingerprint: crate::hash::Hash,
+        worker: bool,
+    },
 }
 
 /// One runnable unit: a stage, or one combination of a matrix stage.
@@ -605,7 +610,8 @@ impl Resolver<'_> {
                 }
                 let action = Action::Kind {
                     name: kind.value().clone(),
-                    version: k.version(),
+                    fingerprint: crate::hash::Hash(k.fingerprint()),
+                    worker: k.runs_in_worker(),
                 };
                 (action, k.outputs(&params, &out_dir))
             }

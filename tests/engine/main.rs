@@ -4,6 +4,7 @@ mod bad_input;
 mod binary;
 mod cache;
 mod incremental;
+mod keys;
 mod project;
 mod remote;
 mod slurm;

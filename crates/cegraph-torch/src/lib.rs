@@ -24,7 +24,7 @@ pub mod train_node;
 /// Let this process run the libtorch kinds (what `cegraph-worker` does first).
 #[cfg(feature = "torch")]
 pub fn install() {
-    cegraph::stages::install_torch_runner(|kind, ctx| match kind {
+    cegraph::stages::torch::install_torch_runner(|kind, ctx| match kind {
         "train" => train_node::run_train(ctx),
         "eval" => eval_node::run_eval(ctx),
         other => Err(cegraph::kind::StageFailure::new(format!(
