@@ -401,7 +401,7 @@ mod tests {
     fn golden_node_keys_are_stable() {
         assert_eq!(
             sample().key().to_hex(),
-            "c4c0ed4b5d802ca0d9886800079da80e132dd972f0dfc0e9976cfee194bcafb4"
+            "acc5d727b4b6ef26ad868366f1dcc1b65e5ad286e5bc0e527447e899ccf587ae"
         );
         let mut k = sample();
         k.action = "train".into();
@@ -412,7 +412,7 @@ mod tests {
         k.runtime.insert("threads".into(), "2".into());
         assert_eq!(
             k.key().to_hex(),
-            "8d2f05842adc988675cb6ac50b98f6dbc5207c4589c82fb7d7613bd7010fd740"
+            "48e68e72c4d92832bb1af81c8a4c4e888de20911c05b3877df29d457840cd24c"
         );
     }
 
