@@ -92,7 +92,12 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
         started_at,
         duration_s: clock.elapsed().as_secs_f64(),
         host: hostname(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        // The version alone is always 0.1.0; the build fingerprint names the code.
+        tool_version: format!(
+            "{} build {}",
+            env!("CARGO_PKG_VERSION"),
+            Hash(crate::kind::fingerprints::BUILD).short()
+        ),
     };
     store.write_record(&rec).map_err(|e| fail(e.to_string()))?;
     Ok(rec)
