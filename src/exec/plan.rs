@@ -55,7 +55,12 @@ pub fn key_inputs(
         );
     }
     let (action, kind_fingerprint, cmd, runtime) = match &node.action {
-        Action::Cmd(c) => ("cmd".to_string(), None, Some(c.clone()), BTreeMap::new()),
+        // A command gets `OMP_NUM_THREADS`/`CEGRAPH_THREADS`, which can change its numerics.
+        Action::Cmd(c) => {
+            let threads = super::platform::node_threads(node).to_string();
+            let runtime = BTreeMap::from([("threads".to_string(), threads)]);
+            ("cmd".to_string(), None, Some(c.clone()), runtime)
+        }
         Action::Kind {
             name,
             fingerprint,

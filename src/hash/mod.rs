@@ -223,9 +223,10 @@ pub struct KeyInputs {
     pub upstream: BTreeMap<String, BTreeMap<String, Hash>>,
     /// Declared output paths.
     pub outs: Vec<String>,
-    /// Facts of the machine that change what a `cegraph-worker` (libtorch) kind produces,
-    /// resolved when the plan is made: `libtorch` (the version the worker loads), `device`
-    /// (`auto` resolved to `cpu` or `cuda:0`) and `threads`. Empty for other nodes.
+    /// Facts of the run that change what a node produces, resolved when the plan is made.
+    /// `cegraph-worker` (libtorch) kinds: `libtorch` (the version the worker loads), `device`
+    /// (`auto` resolved to `cpu` or `cuda:0`) and `threads`; `cmd` nodes: `threads` (their
+    /// `OMP_NUM_THREADS`). Empty for the other kinds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub runtime: BTreeMap<String, String>,
 }

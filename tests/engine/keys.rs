@@ -53,6 +53,10 @@ stages:
     );
     p.cegraph(&["run", "-q", "-j", "1"]).ok();
     assert_eq!(p.read("out/threads.txt"), "3\n");
+    // The thread count is in the key: other threads, other results.
+    p.edit("cegraph.yaml", "cpus: 3", "cpus: 2");
+    let status = p.cegraph(&["status"]).stdout;
+    assert!(status.contains("threads: 3 → 2"), "{status}");
 }
 
 const TEXT_PIPELINE: &str = r#"
