@@ -148,7 +148,7 @@ struct Resolved {
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
-/// its location and the kinds' versions, so it is memoised (see [`memo`]): a large
+/// its location and the kinds' fingerprints, so it is memoised (see [`memo`]): a large
 /// pipeline is parsed once, not at every `run` and `status`.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
     let text = std::fs::read_to_string(path).at(path)?;

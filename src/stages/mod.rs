@@ -3,7 +3,7 @@
 //! * [`source::Source`] (`source`): a user's file/directory (optional URL, pinned blake3) or the
 //!   built-in grammar corpus.
 //! * [`tokenize::Tokenize`] (`tokenize`): char / gpt2 / trained byte-level BPE tokenizers.
-//! * `train` and `eval`: declared here (params, outputs, version); they run in `cegraph-worker`
+//! * `train` and `eval`: declared here (params, outputs, code fingerprint); they run in `cegraph-worker`
 //!   (crate `cegraph-torch`, which links libtorch). See [`train`] for the output schemas.
 
 use crate::kind::Catalog;

@@ -1,6 +1,6 @@
 //! The libtorch half of cegraph: the GPT with the paper's innovations ([`model`]), its
 //! training loop ([`train`]), batches ([`data`]), safetensors checkpoints ([`checkpoint`]) and
-//! the run side of the `train` and `eval` kinds, whose declarations (params, outputs, version)
+//! the run side of the `train` and `eval` kinds, whose declarations (params, outputs, code fingerprint)
 //! live in `cegraph::stages`. Only the `cegraph-worker` binary links this crate, so the
 //! `cegraph` binary starts without loading libtorch.
 //!
