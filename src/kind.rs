@@ -11,6 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Each kind's fingerprint (`src/hash/source_fingerprint.rs`, run by build.rs), one
+/// `[u8; 32]` per kind module (`TRAIN`, `REPORT`, …), and `BUILD`, the fingerprint of the whole
+/// build (all of `src/`, `Cargo.toml`, `Cargo.lock`).
+pub mod fingerprints {
+    include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
+}
+
 /// A stage's resolved `params` (after `${...}` interpolation), keys sorted.
 pub type Params = BTreeMap<String, Value>;
 
@@ -80,8 +87,15 @@ impl StageFailure {
 pub trait StageKind: Send + Sync {
     /// The name used as `kind:` in a pipeline.
     fn name(&self) -> &'static str;
-    /// Bumped whenever the implementation changes what it would produce: part of every key.
-    fn version(&self) -> u32;
+    /// The blake3 of the code that implements the kind (its module, every module it reaches,
+    /// the crate versions it uses; computed by build.rs): part of every key, so a new build
+    /// whose kind code changed never serves the old build's results.
+    fn fingerprint(&self) -> [u8; 32];
+    /// Runs in `cegraph-worker` (links libtorch): its key also covers the libtorch version,
+    /// the resolved device and the thread count.
+    fn runs_in_worker(&self) -> bool {
+        false
+    }
     /// Validate `params` when the pipeline is loaded. `Err` is `(param name or "", message
     /// saying what is wrong and how to fix it)`.
     fn check_params(&self, params: &Params) -> Result<(), (String, String)>;

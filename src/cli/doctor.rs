@@ -5,14 +5,13 @@ use crate::error::Result;
 /// Ask the worker (the process that loads libtorch) what it sees.
 pub fn run() -> Result<ExitCode> {
     println!("cegraph {}", env!("CARGO_PKG_VERSION"));
-    let runner = super::kind_runner()?;
-    if !runner.ends_with("cegraph-worker") {
+    let Some(runner) = crate::exec::platform::worker_exe() else {
         println!("libtorch  not built in: train/eval nodes cannot run");
         println!(
             "fix       build with the `torch` feature: ./scripts/main.sh (or `source scripts/env.sh && cargo build --release`)"
         );
         return Ok(ExitCode::FAILURE);
-    }
+    };
     let out = std::process::Command::new(&runner).arg("doctor").output();
     let info: serde_json::Value = match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or_default(),

@@ -293,12 +293,10 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// The binary that runs built-in-kind nodes: `cegraph-worker` beside this one (it links
-/// libtorch), else this binary (a build without the `torch` feature).
+/// The binary that runs built-in-kind nodes: this one, the build that computed their keys.
+/// The libtorch kinds go to `cegraph-worker` beside it ([`crate::exec::platform::worker_exe`]).
 pub fn kind_runner() -> Result<std::path::PathBuf> {
-    let me = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
-    let worker = me.with_file_name("cegraph-worker");
-    Ok(if worker.exists() { worker } else { me })
+    std::env::current_exe().map_err(|e| Error::io("current executable", e))
 }
 
 /// Write a run's lock file and register it with the cache, so `gc` from any pipeline sharing

@@ -28,6 +28,12 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let lock = LockFile::read(&p.lock_path())?;
     println!("node      {}", node.name);
     println!("stage     {}", node.stage);
+    if let crate::spec::Action::Kind {
+        name, fingerprint, ..
+    } = &node.action
+    {
+        println!("kind      {name}, code fingerprint {fingerprint}");
+    }
     let Some(entry) = lock.nodes.get(&node.name) else {
         println!("state     never run (not in {})", p.lock_path().display());
         return Ok(ExitCode::SUCCESS);
@@ -41,6 +47,27 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         "ran on    {} in {:.2}s (cegraph {})",
         rec.host, rec.duration_s, rec.tool_version
     );
+    if let crate::spec::Action::Kind {
+        name, fingerprint, ..
+    } = &node.action
+        && rec.inputs.kind_fingerprint != Some(*fingerprint)
+    {
+        println!(
+            "stale     recorded with other `{name}` code ({}): this build would run it again",
+            rec.inputs
+                .kind_fingerprint
+                .map_or("no fingerprint".to_string(), |h| h.to_string())
+        );
+    }
+    if !rec.inputs.runtime.is_empty() {
+        let facts: Vec<String> = rec
+            .inputs
+            .runtime
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("runtime   {}", facts.join(", "));
+    }
     println!("inputs    (what the key is computed from)");
     let inputs = serde_json::to_string_pretty(&rec.inputs).expect("inputs serialise");
     for line in inputs.lines() {

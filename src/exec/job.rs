@@ -33,6 +33,10 @@ pub struct KindJob {
     pub gpus: usize,
     /// Where the child writes its [`StageOutcome`] as JSON.
     pub result: PathBuf,
+    /// The kind fingerprint the node's key was computed with: a child built from other code
+    /// refuses the job rather than produce outputs its key does not describe.
+    #[serde(default)]
+    pub fingerprint: Option<Hash>,
 }
 
 /// A node that did not produce its outputs.
@@ -72,7 +76,9 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     prepare_outputs(req.pipeline, req.node).map_err(&fail)?;
     let metrics = match &req.node.action {
         Action::Cmd(cmd) => run_cmd(&req, cmd, &log).map_err(&fail)?,
-        Action::Kind { name, .. } => run_kind(store, &req, name, &log).map_err(&fail)?,
+        Action::Kind { name, worker, .. } => {
+            run_kind(store, &req, name, *worker, &log).map_err(&fail)?
+        }
     };
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
@@ -89,7 +95,12 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
         started_at,
         duration_s: clock.elapsed().as_secs_f64(),
         host: hostname(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        // The version alone is always 0.1.0; the build fingerprint names the code.
+        tool_version: format!(
+            "{} build {}",
+            env!("CARGO_PKG_VERSION"),
+            Hash(crate::kind::fingerprints::BUILD).short()
+        ),
     };
     store.write_record(&rec).map_err(|e| fail(e.to_string()))?;
     Ok(rec)
@@ -212,14 +223,21 @@ fn run_kind(
     store: &Store,
     req: &JobRequest<'_>,
     kind: &str,
+    worker: bool,
     log: &Path,
 ) -> std::result::Result<BTreeMap<String, Value>, String> {
     let ws = &req.pipeline.workspace;
     let staging = crate::store::tmp::dir_in(&store.tmp_dir()).map_err(|e| e.to_string())?;
+    // The device the key was computed with (`auto` resolved when the plan was made), so the
+    // worker never resolves it differently.
+    let mut params = req.node.params.clone();
+    if let Some(device) = req.inputs.runtime.get("device") {
+        params.insert("device".into(), Value::String(device.clone()));
+    }
     let job = KindJob {
         kind: kind.to_string(),
         node: req.node.name.clone(),
-        params: req.node.params.clone(),
+        params,
         matrix: req.node.matrix.clone(),
         inputs: req.upstream.clone(),
         deps: req.node.deps.iter().map(|d| ws.join(d)).collect(),
@@ -229,16 +247,23 @@ fn run_kind(
         threads: req.threads,
         gpus: req.gpus,
         result: staging.path().join("result.json"),
+        fingerprint: req.inputs.kind_fingerprint,
     };
     let job_path = staging.path().join("job.json");
     fs::write(&job_path, serde_json::to_vec(&job).expect("jobs serialise"))
         .map_err(|e| e.to_string())?;
-    let mut command = Command::new(req.exe);
+    // Libtorch kinds run in `cegraph-worker`; the others in this binary, which computed the key.
+    let exe = match worker.then(super::platform::worker_exe).flatten() {
+        Some(w) => w,
+        None => req.exe.to_path_buf(),
+    };
+    let mut command = Command::new(exe);
     command
         .arg("exec-node")
         .arg("--job")
         .arg(&job_path)
         .current_dir(ws)
+        .envs(&req.node.env)
         .env("OMP_NUM_THREADS", req.threads.to_string());
     run_logged(command, &req.node.name, log)?;
     let outcome: StageOutcome = fs::read(&job.result)
@@ -338,6 +363,17 @@ pub fn exec_kind_job(catalog: &Catalog, job_path: &Path) -> i32 {
         );
         return 2;
     };
+    if let Some(want) = job.fingerprint
+        && want.0 != kind.fingerprint()
+    {
+        eprintln!(
+            "cegraph exec-node: this binary's `{}` was built from other code than the cegraph that planned the node (kind fingerprint {} here, {} in the key); rebuild both (`./scripts/main.sh`)",
+            job.kind,
+            Hash(kind.fingerprint()).short(),
+            want.short()
+        );
+        return 2;
+    }
     let mut stdout = std::io::stdout();
     let mut ctx = StageContext {
         node: &job.node,

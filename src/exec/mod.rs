@@ -4,6 +4,7 @@
 pub mod handoff;
 pub mod job;
 pub mod plan;
+pub mod platform;
 pub mod procs;
 pub mod slurm;
 pub mod verify;
@@ -267,7 +268,7 @@ pub fn run(
                                 inputs,
                                 key,
                                 upstream,
-                                threads: (node.resources.cpus as usize).clamp(1, opts.jobs.max(1)),
+                                threads: platform::node_threads(node),
                                 gpus,
                                 exe: &opts.exe,
                             },
@@ -282,10 +283,10 @@ pub fn run(
             while !stop
                 && let Some(pos) = runnable
                     .iter()
-                    .position(|(_, r)| r.threads <= free_cpus && r.gpus <= free_gpus)
+                    .position(|(_, r)| slots(r.threads, opts) <= free_cpus && r.gpus <= free_gpus)
             {
                 let (i, req) = runnable.remove(pos).unwrap();
-                free_cpus -= req.threads;
+                free_cpus -= slots(req.threads, opts);
                 free_gpus -= req.gpus;
                 running += 1;
                 observer.started(&p.nodes[i].name);
@@ -330,7 +331,7 @@ pub fn run(
                 Done::Ok(i, ..) | Done::Failed(i, _) => *i,
             };
             let node = &p.nodes[i];
-            free_cpus += (node.resources.cpus as usize).clamp(1, opts.jobs.max(1));
+            free_cpus += slots(platform::node_threads(node), opts);
             free_gpus += node.resources.gpus as usize;
             match done {
                 Done::Ok(i, outs, key, o) => {
@@ -524,6 +525,13 @@ fn restore_checked(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The `-j` slots a node holds while it runs. A node always runs with `resources.cpus`
+/// threads (its key says so; `-j` must not change results), so one asking for more than `-j`
+/// takes every slot and runs alone, with its own thread count.
+fn slots(threads: usize, opts: &RunOptions) -> usize {
+    threads.clamp(1, opts.jobs.max(1))
 }
 
 fn release(i: usize, dag: &Dag, waiting: &mut [usize], ready: &mut VecDeque<usize>) {

@@ -54,14 +54,31 @@ pub fn key_inputs(
             outs.into_iter().map(|o| (o.path, o.hash)).collect(),
         );
     }
-    let (action, kind_version, cmd) = match &node.action {
-        Action::Cmd(c) => ("cmd".to_string(), 0, Some(c.clone())),
-        Action::Kind { name, version } => (name.clone(), *version, None),
+    let (action, kind_fingerprint, cmd, runtime) = match &node.action {
+        // A command gets `OMP_NUM_THREADS`/`CEGRAPH_THREADS`, which can change its numerics.
+        Action::Cmd(c) => {
+            let threads = super::platform::node_threads(node).to_string();
+            let runtime = BTreeMap::from([("threads".to_string(), threads)]);
+            ("cmd".to_string(), None, Some(c.clone()), runtime)
+        }
+        Action::Kind {
+            name,
+            fingerprint,
+            worker,
+        } => {
+            let runtime = if *worker {
+                super::platform::worker_runtime(node)
+            } else {
+                BTreeMap::new()
+            };
+            (name.clone(), Some(*fingerprint), None, runtime)
+        }
     };
     Ok(KeyInputs {
         action,
-        kind_version,
+        kind_fingerprint,
         cmd,
+        runtime,
         params: node.params.clone(),
         env: node.env.clone(),
         deps,

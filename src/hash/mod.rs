@@ -4,6 +4,11 @@
 //! tests pin golden keys, so an accidental change of the encoding is caught.
 
 pub mod files;
+#[cfg(test)]
+#[allow(dead_code)]
+mod source_fingerprint;
+#[cfg(test)]
+mod source_fingerprint_tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -203,8 +208,10 @@ impl CacheKey for Value {
 pub struct KeyInputs {
     /// `cmd`, or the built-in kind's name.
     pub action: String,
-    /// The kind's implementation version (0 for `cmd`).
-    pub kind_version: u32,
+    /// The fingerprint of the kind's code (computed at build time from its sources and the
+    /// crate versions it uses); `None` for `cmd`.
+    #[serde(default)]
+    pub kind_fingerprint: Option<Hash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<String>,
     pub params: BTreeMap<String, Value>,
@@ -216,21 +223,29 @@ pub struct KeyInputs {
     pub upstream: BTreeMap<String, BTreeMap<String, Hash>>,
     /// Declared output paths.
     pub outs: Vec<String>,
+    /// Facts of the run that change what a node produces, resolved when the plan is made.
+    /// `cegraph-worker` (libtorch) kinds: `libtorch` (the version the worker loads), `device`
+    /// (`auto` resolved to `cpu` or `cuda:0`) and `threads`; `cmd` nodes: `threads` (their
+    /// `OMP_NUM_THREADS`). Empty for the other kinds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runtime: BTreeMap<String, String>,
 }
 
 /// Context string of the node-key encoding. Changing it invalidates every cache.
-pub const NODE_KEY_CONTEXT: &str = "cegraph 2026-11 node key v1";
+/// v2: the kind's code fingerprint replaced its hand-bumped version; `runtime` added.
+pub const NODE_KEY_CONTEXT: &str = "cegraph 2026-11 node key v2";
 
 impl CacheKey for KeyInputs {
     fn cache_key(&self, h: &mut KeyHasher) {
         h.item(&self.action)
-            .item(&self.kind_version)
+            .item(&self.kind_fingerprint)
             .item(&self.cmd)
             .item(&self.params)
             .item(&self.env)
             .item(&self.deps)
             .item(&self.upstream)
-            .item(&self.outs);
+            .item(&self.outs)
+            .item(&self.runtime);
     }
 }
 
@@ -244,11 +259,28 @@ impl KeyInputs {
         let mut why = Vec::new();
         if self.action != old.action {
             why.push(format!("action: {} → {}", old.action, self.action));
-        } else if self.kind_version != old.kind_version {
+        } else if self.kind_fingerprint != old.kind_fingerprint {
+            let short = |h: &Option<Hash>| h.map_or("unrecorded".to_string(), |h| h.short());
             why.push(format!(
-                "kind {}: version {} → {}",
-                self.action, old.kind_version, self.kind_version
+                "kind {}: code changed ({} → {})",
+                self.action,
+                short(&old.kind_fingerprint),
+                short(&self.kind_fingerprint)
             ));
+        }
+        for (k, v) in &self.runtime {
+            match old.runtime.get(k) {
+                Some(o) if o == v => {}
+                Some(o) => why.push(format!("{k}: {o} → {v}")),
+                None => why.push(format!("{k}: {v} (not recorded before)")),
+            }
+        }
+        for (k, o) in old
+            .runtime
+            .iter()
+            .filter(|(k, _)| !self.runtime.contains_key(*k))
+        {
+            why.push(format!("{k}: {o} → none"));
         }
         if self.cmd != old.cmd {
             why.push(match (&old.cmd, &self.cmd) {
@@ -353,13 +385,14 @@ mod tests {
         upstream.insert("tokenize".to_string(), up);
         KeyInputs {
             action: "cmd".into(),
-            kind_version: 0,
+            kind_fingerprint: None,
             cmd: Some("echo hi > out/a".into()),
             params,
             env: BTreeMap::new(),
             deps,
             upstream,
             outs: vec!["out/a".into()],
+            runtime: BTreeMap::new(),
         }
     }
 
@@ -369,15 +402,18 @@ mod tests {
     fn golden_node_keys_are_stable() {
         assert_eq!(
             sample().key().to_hex(),
-            "c4c0ed4b5d802ca0d9886800079da80e132dd972f0dfc0e9976cfee194bcafb4"
+            "acc5d727b4b6ef26ad868366f1dcc1b65e5ad286e5bc0e527447e899ccf587ae"
         );
         let mut k = sample();
         k.action = "train".into();
-        k.kind_version = 3;
+        k.kind_fingerprint = Some(Hash::of_bytes(b"train kind sources"));
         k.cmd = None;
+        k.runtime.insert("libtorch".into(), "2.11.0+cpu".into());
+        k.runtime.insert("device".into(), "cpu".into());
+        k.runtime.insert("threads".into(), "2".into());
         assert_eq!(
             k.key().to_hex(),
-            "8d2f05842adc988675cb6ac50b98f6dbc5207c4589c82fb7d7613bd7010fd740"
+            "48e68e72c4d92832bb1af81c8a4c4e888de20911c05b3877df29d457840cd24c"
         );
     }
 
@@ -408,5 +444,25 @@ mod tests {
                 "upstream tokenize: output changed",
             ]
         );
+    }
+
+    #[test]
+    fn kind_code_and_runtime_changes_are_explained() {
+        let mut old = sample();
+        old.action = "train".into();
+        old.cmd = None;
+        old.kind_fingerprint = Some(Hash::of_bytes(b"a"));
+        old.runtime.insert("device".into(), "cpu".into());
+        old.runtime.insert("threads".into(), "1".into());
+        let mut new = old.clone();
+        new.kind_fingerprint = Some(Hash::of_bytes(b"b"));
+        new.runtime.insert("device".into(), "cuda:0".into());
+        new.runtime.insert("libtorch".into(), "2.11.0".into());
+        assert_ne!(old.key(), new.key());
+        let why = new.changes_since(&old);
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(why[0].starts_with("kind train: code changed ("), "{why:?}");
+        assert_eq!(why[1], "device: cpu → cuda:0");
+        assert_eq!(why[2], "libtorch: 2.11.0 (not recorded before)");
     }
 }

@@ -12,22 +12,27 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::hash::{Hash, KeyHasher};
-use crate::kind::Catalog;
+use crate::kind::{Catalog, fingerprints};
 
 /// How many entries to keep; older ones are pruned when a new one is written.
 const KEEP: usize = 64;
 
-/// The key of a resolution: cegraph's version, the file's absolute path and text, and every
-/// registered kind's name and version (kinds decide their outputs).
+/// The key of a resolution: this build's fingerprint (every source file and Cargo.lock, so a
+/// new build never reads an old build's resolution), the file's absolute path and text, and
+/// every registered kind's name and fingerprint (kinds decide their outputs).
 pub fn key(abs_path: &Path, text: &str, catalog: &Catalog) -> Hash {
-    let mut h = KeyHasher::new("cegraph spec memo v2");
-    h.item(env!("CARGO_PKG_VERSION"))
+    key_for_build(&Hash(fingerprints::BUILD), abs_path, text, catalog)
+}
+
+fn key_for_build(build: &Hash, abs_path: &Path, text: &str, catalog: &Catalog) -> Hash {
+    let mut h = KeyHasher::new("cegraph spec memo v3");
+    h.item(build)
         .item(abs_path.to_string_lossy().as_ref())
         .item(text);
     for name in catalog.names() {
         h.item(name);
         if let Some(k) = catalog.get(name) {
-            h.item(&k.version());
+            h.item(&Hash(k.fingerprint()));
         }
     }
     h.finish()
@@ -78,5 +83,29 @@ fn prune(dir: &Path) {
     entries.sort();
     for (_, path) in &entries[..entries.len() - KEEP] {
         let _ = fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new build must never read a resolution an older build memoised: the memo key
+    /// follows the build's fingerprint, not `CARGO_PKG_VERSION` (always 0.1.0).
+    #[test]
+    fn spec_memo_is_keyed_by_the_build_fingerprint() {
+        let catalog = crate::stages::catalog();
+        let path = Path::new("/w/cegraph.yaml");
+        let this = key(path, "stages: {}", &catalog);
+        assert_eq!(
+            this,
+            key_for_build(&Hash(fingerprints::BUILD), path, "stages: {}", &catalog)
+        );
+        let mut other = fingerprints::BUILD;
+        other[0] ^= 1;
+        assert_ne!(
+            this,
+            key_for_build(&Hash(other), path, "stages: {}", &catalog)
+        );
     }
 }

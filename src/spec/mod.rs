@@ -23,8 +23,13 @@ use model::{At, MatrixAxis, PipelineFile, Resources, SlurmSettings, StageSpec};
 pub enum Action {
     /// `sh -c` this command line in the workspace root.
     Cmd(String),
-    /// A built-in kind, with its implementation version.
-    Kind { name: String, version: u32 },
+    /// A built-in kind, with the fingerprint of its code ([`crate::kind::StageKind::fingerprint`])
+    /// and whether it runs in `cegraph-worker` (libtorch).
+    Kind {
+        name: String,
+        fingerprint: crate::hash::Hash,
+        worker: bool,
+    },
 }
 
 /// One runnable unit: a stage, or one combination of a matrix stage.
@@ -143,7 +148,7 @@ struct Resolved {
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
-/// its location and the kinds' versions, so it is memoised (see [`memo`]): a large
+/// its location and the kinds' fingerprints, so it is memoised (see [`memo`]): a large
 /// pipeline is parsed once, not at every `run` and `status`.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
     let text = std::fs::read_to_string(path).at(path)?;
@@ -605,7 +610,8 @@ impl Resolver<'_> {
                 }
                 let action = Action::Kind {
                     name: kind.value().clone(),
-                    version: k.version(),
+                    fingerprint: crate::hash::Hash(k.fingerprint()),
+                    worker: k.runs_in_worker(),
                 };
                 (action, k.outputs(&params, &out_dir))
             }

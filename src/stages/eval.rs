@@ -37,8 +37,12 @@ impl StageKind for Eval {
         "eval"
     }
 
-    fn version(&self) -> u32 {
-        1
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::kind::fingerprints::EVAL
+    }
+
+    fn runs_in_worker(&self) -> bool {
+        true
     }
 
     fn check_params(&self, params: &Params) -> Result<(), (String, String)> {
@@ -66,6 +70,6 @@ impl StageKind for Eval {
     }
 
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure> {
-        super::run_with_torch("eval", ctx)
+        super::torch::run_with_torch("eval", ctx)
     }
 }

@@ -439,8 +439,8 @@ impl StageKind for FitCeg {
         "fit_ceg"
     }
 
-    fn version(&self) -> u32 {
-        1
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::kind::fingerprints::FIT_CEG
     }
 
     fn check_params(&self, params: &Params) -> Result<(), (String, String)> {

@@ -237,8 +237,8 @@ impl StageKind for Report {
         "report"
     }
 
-    fn version(&self) -> u32 {
-        1
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::kind::fingerprints::REPORT
     }
 
     fn check_params(&self, params: &Params) -> Result<(), (String, String)> {

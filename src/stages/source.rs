@@ -45,8 +45,8 @@ impl StageKind for Source {
         "source"
     }
 
-    fn version(&self) -> u32 {
-        1
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::kind::fingerprints::SOURCE
     }
 
     fn check_params(&self, params: &Params) -> Result<(), (String, String)> {

@@ -32,8 +32,8 @@ impl StageKind for Tokenize {
         "tokenize"
     }
 
-    fn version(&self) -> u32 {
-        1
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::kind::fingerprints::TOKENIZE
     }
 
     fn check_params(&self, params: &Params) -> Result<(), (String, String)> {

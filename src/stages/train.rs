@@ -17,7 +17,8 @@
 //! `eval_iters` 20, `seed` 1 (init and dropout), `data_seed` (default: `seed`; the batch
 //! order — equal for every variant with the same value), `eval_seed` 0 (the fixed eval
 //! batches, shared by all runs), `device` `auto`|`cpu`|`cuda`|`cuda:N`, `autocast` false.
-//! Threads come from the node's `cpus`.
+//! Threads come from the node's `cpus` (whatever `-j` is); `device: auto` is resolved to `cpu`
+//! or `cuda:0` when the plan is made, and both are in the node's key.
 //!
 //! # Outputs (in this order)
 //! * `model.safetensors` — final weights, f32, nanoGPT names; `__metadata__` holds
@@ -38,10 +39,12 @@
 //!   flops_per_token (cumulative training compute), losses in nats/token on fixed batches
 //!   (`eval_iters` × `batch_size` windows, the same windows for every variant and seed).
 //!   Points at step 0, every `eval_every` steps, and at `max_iters`.
-//! * `record.json` — everything about the run except timings (those are the node's metrics in
-//!   its run record: `tokens_per_s`, `train_s`, `wall_s`), so every output is deterministic:
+//! * `record.json` — everything about the run that its key determines: no timings (those are
+//!   the node's metrics in its run record: `tokens_per_s`, `train_s`, `wall_s`) and no node name
+//!   or matrix (the run record has them), so the same key always gives the same bytes. `device`
+//!   and `threads` are in the key (resolved when the plan is made):
 //!   ```json
-//!   { "schema": 1, "node": "train[…]", "matrix": {…}, "variant": …, "innovations": […],
+//!   { "schema": 2, "variant": …, "innovations": […],
 //!     "model": {ModelConfig}, "train": {TrainConfig},
 //!     "params": {…}, "flops_per_token": { "params": 6N, "attention": 12LHQT, "total": … },
 //!     "tokens_per_step": …, "steps": …, "tokens": …, "flops": …,
@@ -183,9 +186,12 @@ impl StageKind for Train {
         "train"
     }
 
-    fn version(&self) -> u32 {
-        // 2: timings moved from record.json to the run record's metrics.
-        2
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::kind::fingerprints::TRAIN
+    }
+
+    fn runs_in_worker(&self) -> bool {
+        true
     }
 
     fn check_params(&self, params: &Params) -> Result<(), (String, String)> {
@@ -198,6 +204,6 @@ impl StageKind for Train {
     }
 
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure> {
-        super::run_with_torch("train", ctx)
+        super::torch::run_with_torch("train", ctx)
     }
 }

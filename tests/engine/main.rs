@@ -5,6 +5,7 @@ mod binary;
 mod cache;
 mod incremental;
 mod integrity;
+mod keys;
 mod orphans;
 mod project;
 mod remote;

@@ -38,6 +38,17 @@ pub fn torch_info() -> TorchInfo {
     }
 }
 
+/// What the libtorch kinds' keys need (`cegraph-worker identity`): the loaded libtorch's
+/// version and whether it has CUDA kernels. Cheap: CUDA is not initialised.
+pub fn torch_identity() -> serde_json::Value {
+    let lib = loaded_libtorch();
+    serde_json::json!({
+        "libtorch": lib.as_deref().and_then(libtorch_version),
+        "libtorch_dir": lib.as_ref().map(|d| d.display().to_string()),
+        "cuda_lib": lib.as_deref().is_some_and(|d| d.join("libtorch_cuda.so").exists()),
+    })
+}
+
 /// What [`torch_info`] reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TorchInfo {

@@ -1,6 +1,6 @@
 //! The libtorch half of cegraph: the GPT with the paper's innovations ([`model`]), its
 //! training loop ([`train`]), batches ([`data`]), safetensors checkpoints ([`checkpoint`]) and
-//! the run side of the `train` and `eval` kinds, whose declarations (params, outputs, version)
+//! the run side of the `train` and `eval` kinds, whose declarations (params, outputs, code fingerprint)
 //! live in `cegraph::stages`. Only the `cegraph-worker` binary links this crate, so the
 //! `cegraph` binary starts without loading libtorch.
 //!
@@ -24,7 +24,7 @@ pub mod train_node;
 /// Let this process run the libtorch kinds (what `cegraph-worker` does first).
 #[cfg(feature = "torch")]
 pub fn install() {
-    cegraph::stages::install_torch_runner(|kind, ctx| match kind {
+    cegraph::stages::torch::install_torch_runner(|kind, ctx| match kind {
         "train" => train_node::run_train(ctx),
         "eval" => eval_node::run_eval(ctx),
         other => Err(cegraph::kind::StageFailure::new(format!(

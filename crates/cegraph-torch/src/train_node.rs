@@ -2,7 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use cegraph::kind::{StageContext, StageFailure, StageOutcome};
 use cegraph::ml::tokenizer::read_tokens;
@@ -86,15 +86,11 @@ pub fn run_train(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailur
         .fold(f64::INFINITY, f64::min);
     let steps = tcfg.max_iters as u64;
     let tokens = steps * report.tokens_per_step;
-    let matrix: serde_json::Map<String, Value> = ctx
-        .matrix
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // Only what the key determines: no node name or matrix (two nodes with equal inputs share
+    // one key and so one record.json), no timings (those are metrics in the run record).
+    // Device and threads are in the key of every libtorch node.
     let record = json!({
-        "schema": 1,
-        "node": ctx.node,
-        "matrix": matrix,
+        "schema": 2,
         "variant": label,
         "innovations": inn,
         "model": mcfg,

@@ -3,7 +3,8 @@
 //! binary itself never loads libtorch (~0.5 s and ~0.5 GB per start).
 //!
 //! The scheduler starts it as `cegraph-worker exec-node --job FILE`; `cegraph doctor` asks it
-//! `cegraph-worker doctor`.
+//! `cegraph-worker doctor`; the libtorch version in the libtorch kinds' keys comes from
+//! `cegraph-worker identity`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
                 cegraph::exec::job::exec_kind_job(&cegraph::stages::catalog(), &PathBuf::from(job));
             ExitCode::from(code as u8)
         }
+        ["identity"] => {
+            println!("{}", cegraph_torch::info::torch_identity());
+            ExitCode::SUCCESS
+        }
         ["doctor"] => {
             let info = cegraph_torch::info::torch_info();
             println!(
@@ -32,7 +37,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cegraph-worker exec-node --job FILE | cegraph-worker doctor (started by cegraph)"
+                "usage: cegraph-worker exec-node --job FILE | cegraph-worker doctor | cegraph-worker identity (started by cegraph)"
             );
             ExitCode::from(2)
         }

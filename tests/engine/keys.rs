@@ -1,0 +1,157 @@
+//! What a node's key covers (issue 11): the kind's code, the env it runs with, and nothing
+//! about where or with how many `-j` slots the pipeline runs.
+
+use crate::project::Project;
+
+/// `env:` of a built-in kind is in its key, so it must reach the process that runs the kind:
+/// here `PATH` selects the `curl` a `source` node downloads with.
+#[test]
+fn kind_env_reaches_the_worker() {
+    let p = Project::new();
+    let bin = p.join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let curl = bin.join("curl");
+    // Called as `curl -fsSL --retry 2 -o TMP URL`.
+    std::fs::write(
+        &curl,
+        "#!/bin/sh\nprintf 'fetched by the fake curl: %s\\n' \"$MARK\" > \"$5\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&curl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.write(
+        "cegraph.yaml",
+        &format!(
+            r#"
+stages:
+  data:
+    kind: source
+    params: {{path: data/corpus.txt, url: "http://cegraph.invalid/corpus.txt"}}
+    env: {{PATH: "{}:/usr/bin:/bin", MARK: from-env}}
+"#,
+            bin.display()
+        ),
+    );
+    p.cegraph(&["run", "-q"]).ok();
+    assert_eq!(
+        p.read("data/corpus.txt"),
+        "fetched by the fake curl: from-env\n"
+    );
+}
+
+/// A `cmd` node's `CEGRAPH_THREADS` is its `resources.cpus`, not whatever `-j` leaves.
+#[test]
+fn node_threads_follow_resources_cpus_not_j() {
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  t:
+    cmd: echo $CEGRAPH_THREADS > ${outs[0]}
+    outs: [out/threads.txt]
+    resources: {cpus: 3}
+"#,
+    );
+    p.cegraph(&["run", "-q", "-j", "1"]).ok();
+    assert_eq!(p.read("out/threads.txt"), "3\n");
+    // The thread count is in the key: other threads, other results.
+    p.edit("cegraph.yaml", "cpus: 3", "cpus: 2");
+    let status = p.cegraph(&["status"]).stdout;
+    assert!(status.contains("threads: 3 → 2"), "{status}");
+}
+
+const TEXT_PIPELINE: &str = r#"
+stages:
+  corpus:
+    kind: source
+    params: {builtin: grammar, size: 20000, seed: 0}
+  user_text:
+    kind: source
+    params: {path: data/text.txt}
+  tokens:
+    kind: tokenize
+    deps: [corpus]
+    params: {tokenizer: bpe, bpe_vocab: 300}
+  user_tokens:
+    kind: tokenize
+    deps: [user_text]
+    params: {tokenizer: char}
+"#;
+
+/// Outputs are a pure function of the key: the same pipeline in two directories gives the
+/// same lock file (keys and output hashes), so no output embeds an absolute path.
+#[test]
+fn workspace_path_does_not_change_source_and_tokenize_hashes() {
+    let a = Project::with_pipeline(TEXT_PIPELINE);
+    let b = Project::new();
+    let nested = "deeper/workspace/here";
+    b.write(&format!("{nested}/cegraph.toml"), "");
+    b.write(&format!("{nested}/cegraph.yaml"), TEXT_PIPELINE);
+    a.write("data/text.txt", "to be or not to be\n");
+    a.cegraph(&["run", "-q"]).ok();
+    b.write(&format!("{nested}/data/text.txt"), "to be or not to be\n");
+    let run: crate::project::Run = b
+        .command(&["run", "-q"])
+        .current_dir(b.join(nested))
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let lock_a = a.read("cegraph.lock");
+    assert_eq!(lock_a, b.read(&format!("{nested}/cegraph.lock")));
+    assert!(lock_a.contains("user_tokens"), "{lock_a}");
+}
+
+/// `cegraph show` names the kind's code fingerprint, the identity in the node's key.
+#[test]
+fn show_prints_the_kind_code_fingerprint() {
+    let p = Project::with_pipeline(
+        "stages:\n  corpus:\n    kind: source\n    params: {builtin: grammar, size: 2000, seed: 0}\n",
+    );
+    p.cegraph(&["run", "-q"]).ok();
+    let out = p.cegraph(&["show", "corpus"]).ok().stdout;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("kind "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let hex = line.rsplit(' ').next().unwrap();
+    assert_eq!(hex.len(), 64, "{line}");
+    assert_eq!(
+        hex,
+        blake3::Hash::from_bytes(
+            cegraph::stages::catalog()
+                .get("source")
+                .unwrap()
+                .fingerprint()
+        )
+        .to_hex()
+        .as_str()
+    );
+    assert!(out.contains("\"kind_fingerprint\""), "{out}");
+}
+
+/// A kind process built from other code than the cegraph that computed the key refuses the
+/// job: its outputs would not be what the key says.
+#[test]
+fn kind_job_from_other_code_is_refused() {
+    let p = Project::with_pipeline(
+        "stages:\n  corpus:\n    kind: source\n    params: {builtin: grammar, size: 2000, seed: 0}\n",
+    );
+    let job = serde_json::json!({
+        "kind": "source", "node": "corpus",
+        "params": {"builtin": "grammar", "size": 2000, "seed": 0},
+        "matrix": [], "inputs": [], "deps": [],
+        "out_dir": p.join("out/corpus"), "outs": [p.join("out/corpus/corpus.txt"), p.join("out/corpus/grammar.json")],
+        "workspace": p.path(), "threads": 1, "gpus": 0,
+        "result": p.join("result.json"),
+        "fingerprint": "0".repeat(64),
+    });
+    std::fs::create_dir_all(p.join("out/corpus")).unwrap();
+    p.write("job.json", &job.to_string());
+    let run = p.cegraph(&["exec-node", "--job", "job.json"]).code(2);
+    assert!(
+        run.stderr.contains("built from other code"),
+        "{}",
+        run.stderr
+    );
+    assert!(!p.join("result.json").exists());
+}
