@@ -20,7 +20,7 @@ const KEEP: usize = 64;
 /// The key of a resolution: cegraph's version, the file's absolute path and text, and every
 /// registered kind's name and version (kinds decide their outputs).
 pub fn key(abs_path: &Path, text: &str, catalog: &Catalog) -> Hash {
-    let mut h = KeyHasher::new("cegraph spec memo v2");
+    let mut h = KeyHasher::new("cegraph spec memo v3");
     h.item(env!("CARGO_PKG_VERSION"))
         .item(abs_path.to_string_lossy().as_ref())
         .item(text);
