@@ -97,8 +97,9 @@ pub struct Excerpt {
     text: String,
     /// 0-based line number of the excerpt's first line in the file.
     first_line: usize,
-    /// Characters of each line left out before the window (less one for the `…`).
-    column_shift: usize,
+    /// What turns miette's column on the error line (bytes into the window) into the
+    /// error's column in the file (characters into the whole line).
+    column_shift: isize,
 }
 
 impl Excerpt {
@@ -124,7 +125,7 @@ impl Excerpt {
             .filter(|&i| i < text.len());
         let mut out = String::new();
         if let Some(p) = prev_start {
-            out.push_str(&window(line_of(text, p), skip));
+            out.push_str(&context_window(line_of(text, p), skip));
             out.push('\n');
         }
         let error_line = window(line_of(text, line_start), skip);
@@ -146,14 +147,14 @@ impl Excerpt {
         out.push_str(&error_line);
         if let Some(n) = next_start {
             out.push('\n');
-            out.push_str(&window(line_of(text, n), skip));
+            out.push_str(&context_window(line_of(text, n), skip));
         }
         let first_line = (line as usize).saturating_sub(1 + usize::from(prev_start.is_some()));
         let excerpt = Excerpt {
             name: name.to_string(),
             text: out,
             first_line,
-            column_shift: skip.saturating_sub(lead),
+            column_shift: col_chars as isize - in_line as isize,
         };
         (
             excerpt,
@@ -203,6 +204,16 @@ fn window(line: &str, skip: usize) -> String {
     out
 }
 
+/// A line around the error: in the error line's window when it reaches that far, else
+/// from its start.
+fn context_window(line: &str, skip: usize) -> String {
+    if line.chars().nth(skip).is_some() {
+        window(line, skip)
+    } else {
+        window(line, 0)
+    }
+}
+
 impl SourceCode for Excerpt {
     fn read_span<'a>(
         &'a self,
@@ -216,7 +227,7 @@ impl SourceCode for Excerpt {
             inner.data(),
             *inner.span(),
             inner.line() + self.first_line,
-            inner.column() + self.column_shift,
+            (inner.column() as isize + self.column_shift).max(0) as usize,
             inner.line_count(),
         )))
     }

@@ -70,7 +70,7 @@ fn stage_output_inside_a_moved_cache_is_refused() {
     // An output that contains the cache would overwrite it when restored.
     refused(
         &p,
-        &["dag", "--cache", "store/c"],
+        &["dag", "--cache", "store/evil.txt/c"],
         "cegraph.yaml:4:12",
         "contains the cache directory",
     );

@@ -52,7 +52,7 @@ fn parser_library_text_never_reaches_the_user() {
             "this value is empty, but text is needed here",
         ),
         ("stages: &s\n  a: *s\n", "cegraph.yaml:2:"),
-        ("stages:\n  a: 5\n", "expected a mapping, found"),
+        ("stages:\n  a: 5\n", "expected a mapping"),
         (
             "stages:\n  a:\n    cmd: echo\n    resources: {cpus: many}\n",
             "expected a whole number, 0 or more",
@@ -70,8 +70,18 @@ fn parser_library_text_never_reaches_the_user() {
             "stages:\n  a:\n    matrix: {v: {x: 1}}\n    cmd: echo\n",
             "a matrix axis must be a list",
         ),
-        ("stages:\n  a:\n    cmd: 'unclosed\n", "unclosed quote"),
-        ("stages:\n  a:\n    cmd: [1, 2\n", "is never closed"),
+        (
+            "stages:\n  a:\n    cmd: 'unclosed\n",
+            "quote is never closed",
+        ),
+        (
+            "stages:\n  a:\n    cmd: [1, 2\n",
+            "expected text (a single value)",
+        ),
+        (
+            "stages:\n  a:\n    cmd: echo\n    outs: [a, b\n",
+            "is never closed",
+        ),
         (
             "stages:\n  a:\n    cmd: echo\n   outs: [x]\n",
             "cegraph.yaml:4:",

@@ -123,7 +123,7 @@ fn raw_opt_out_splices_shell_text() {
 stages:
   a:
     params: {words: "a b  c", redirect: "> out/raw.txt"}
-    cmd: printf '%s,' ${raw:params.words} ${raw: params.redirect} && printf '%s,' ${params.words} > ${outs[1]}
+    cmd: printf '%s,' ${raw:params.words} ${raw:params.redirect} && printf '%s,' ${params.words} > ${outs[1]}
     outs: [out/raw.txt, out/quoted.txt]
 "#,
     );
@@ -146,7 +146,7 @@ fn values_where_quoting_cannot_be_followed_are_refused() {
             "vars: {{v: x}}\nstages:\n  a:\n    cmd: |-\n      {cmd}\n    outs: [o]\n"
         ));
         let out = p.cegraph(&["dag"]).code(2);
-        assert!(out.stderr.contains("cegraph.yaml:4:10"), "{}", out.stderr);
+        assert!(out.stderr.contains("cegraph.yaml:5:7"), "{}", out.stderr);
         assert!(out.stderr.contains(why), "{cmd}: {}", out.stderr);
     }
 }
