@@ -284,7 +284,10 @@ fn syntax_words(kind: &Syntax) -> (String, Option<&'static str>) {
     use Syntax as K;
     let s = |m: &str| (m.to_string(), Some(SYNTAX_HELP));
     match kind {
-        K::UnclosedQuotedScalar => s("this quote is never closed"),
+        K::UnclosedQuotedScalar => (
+            "this quote is never closed".into(),
+            Some("end the value with the quote it starts with; inside '...' write a `'` as `''`"),
+        ),
         K::UnclosedFlowCollection { open } => s(&format!("`{open}` is never closed")),
         K::MismatchedFlowCollectionEnd { open, close } => {
             s(&format!("`{open}` is closed by `{close}`"))
@@ -433,12 +436,8 @@ fn found_words(unexpected: &str) -> String {
     }
 }
 
-fn number_help(expected: &str) -> &'static str {
-    if expected.starts_with('u') && expected[1..].parse::<u32>().is_ok() {
-        "expected a whole number, 0 or more"
-    } else {
-        "see schemas/pipeline.schema.json for what each field takes"
-    }
+fn number_help(_expected: &str) -> &'static str {
+    "schemas/pipeline.schema.json says what each field takes"
 }
 
 fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
