@@ -53,7 +53,7 @@ Exit codes:
   0    success; everything up to date
   1    a node is stale (status, verify) or failed (run)
   2    bad input or usage: pipeline file, flags, lock file
-  130  interrupted (Ctrl-C, SIGTERM)";
+  130  interrupted (Ctrl-C)";
 
 /// Options shared by the commands that read a pipeline.
 #[derive(clap::Args, Clone)]
@@ -184,7 +184,7 @@ pub struct Loaded {
 
 /// Load the pipeline and open (creating if needed) its cache.
 pub fn load(args: &PipelineArgs, catalog: &Catalog) -> Result<Loaded> {
-    load_with(args, catalog, |dir| Store::open(dir))
+    load_with(args, catalog, Store::open)
 }
 
 /// Load the pipeline for a command that only reads: the cache is not created.
