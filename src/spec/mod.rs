@@ -3,6 +3,7 @@
 
 pub mod interp;
 mod lookup;
+mod matrix;
 pub mod memo;
 pub mod model;
 mod paths;
@@ -20,7 +21,9 @@ use serde_json::Value;
 use crate::error::{IoContext, Result, SourceFile};
 use crate::kind::{Catalog, OutputDecl, Params};
 use interp::{matrix_label, parse_filter};
-use model::{At, MatrixAxis, PipelineFile, Resources, SlurmSettings, StageSpec};
+use matrix::default_out_dir;
+pub use matrix::node_name;
+use model::{At, PipelineFile, Resources, SlurmSettings, StageSpec};
 pub use paths::{escapes_via_symlink, normalize_inside};
 use paths::{normalize_dep, owner_of};
 
@@ -405,113 +408,6 @@ impl Resolver<'_> {
         Ok(vars)
     }
 
-    fn expand_matrix(
-        &self,
-        stage_name: &str,
-        stage: &StageSpec,
-        vars: &IndexMap<String, Value>,
-        at: (u64, u64),
-    ) -> Result<Vec<Vec<(String, Value)>>> {
-        let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
-        for (axis, values) in &stage.matrix {
-            if !valid_name(axis) {
-                return self.err(
-                    values.line_col(),
-                    format!("matrix key `{axis}` may only use letters, digits, `_` and `-`"),
-                    None,
-                );
-            }
-            let list = match values.value() {
-                MatrixAxis::Values(v) => v.clone(),
-                MatrixAxis::Var(s) => {
-                    let scope = Scope {
-                        vars,
-                        matrix: &[],
-                        params: None,
-                        node: None,
-                    };
-                    match self.interpolate_value(
-                        &Value::String(s.clone()),
-                        &scope,
-                        values.line_col(),
-                    )? {
-                        Value::Array(v) => v,
-                        other => {
-                            return self.err(
-                                values.line_col(),
-                                format!("matrix `{axis}` must be a list, but `{s}` is {other}"),
-                                Some("write `[a, b]` or name a var that holds a list"),
-                            );
-                        }
-                    }
-                }
-            };
-            if list.is_empty() {
-                return self.err(
-                    values.line_col(),
-                    format!("matrix `{axis}` of stage `{stage_name}` is empty"),
-                    Some("give at least one value"),
-                );
-            }
-            let mut labels = std::collections::HashSet::new();
-            for v in &list {
-                if v.is_object() || v.is_array() || v.is_null() {
-                    return self.err(
-                        values.line_col(),
-                        format!(
-                            "matrix `{axis}` values must be strings, numbers or booleans, not {v}"
-                        ),
-                        None,
-                    );
-                }
-                if !labels.insert(matrix_label(v)) {
-                    return self.err(
-                        values.line_col(),
-                        format!("matrix `{axis}` lists `{}` twice", matrix_label(v)),
-                        None,
-                    );
-                }
-            }
-            combos = combos
-                .into_iter()
-                .flat_map(|c| {
-                    list.iter().map(move |v| {
-                        let mut c = c.clone();
-                        c.push((axis.clone(), v.clone()));
-                        c
-                    })
-                })
-                .collect();
-        }
-        for ex in &stage.exclude {
-            for key in ex.value().keys() {
-                if !stage.matrix.contains_key(key) {
-                    return self.err(
-                        ex.line_col(),
-                        format!(
-                            "exclude names `{key}`, which is not a matrix key of `{stage_name}`"
-                        ),
-                        None,
-                    );
-                }
-            }
-            combos.retain(|c| {
-                !ex.value().iter().all(|(k, v)| {
-                    c.iter()
-                        .any(|(ck, cv)| ck == k && matrix_label(cv) == matrix_label(v))
-                })
-            });
-        }
-        if combos.is_empty() {
-            return self.err(
-                at,
-                format!("`exclude` removes every node of `{stage_name}`"),
-                None,
-            );
-        }
-        Ok(combos)
-    }
-
     fn resolve_node(
         &self,
         stage_name: &str,
@@ -799,27 +695,4 @@ fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// `train` or `train[scale=s2,variant=rope,seed=1]`.
-pub fn node_name(stage: &str, matrix: &[(String, Value)]) -> String {
-    if matrix.is_empty() {
-        return stage.to_string();
-    }
-    let parts: Vec<String> = matrix
-        .iter()
-        .map(|(k, v)| format!("{k}={}", matrix_label(v)))
-        .collect();
-    format!("{stage}[{}]", parts.join(","))
-}
-
-fn default_out_dir(stage: &str, matrix: &[(String, Value)]) -> String {
-    if matrix.is_empty() {
-        return format!("out/{stage}");
-    }
-    let parts: Vec<String> = matrix
-        .iter()
-        .map(|(k, v)| format!("{k}={}", matrix_label(v).replace('/', "_")))
-        .collect();
-    format!("out/{stage}/{}", parts.join(","))
 }
