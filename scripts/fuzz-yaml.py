@@ -34,9 +34,9 @@ def hostile_cases():
     yield "billion-laughs", lol.encode()
     yield "deep-flow", f"vars:\n  x: {'[' * deep}{']' * deep}\nstages:\n  s: {{cmd: echo}}\n".encode()
     yield "deep-flow-maps", f"vars:\n  x: {'{a: ' * deep}1{'}' * deep}\n".encode()
-    block = "".join(" " * (i + 1) + "k:\n" for i in range(20_000))
+    block = "".join(" " * (i + 1) + "k:\n" for i in range(5_000))  # 12.5 MB, under the limit
     yield "deep-block", f"vars:\n{block}stages: {{}}\n".encode()
-    yield "deep-seq", ("vars:\n  x:\n" + "".join("  " * (i + 2) + "-\n" for i in range(5_000))).encode()
+    yield "deep-seq", ("vars:\n  x:\n" + "".join("  " * (i + 2) + "-\n" for i in range(3_000))).encode()
     yield "scalar-10MB", b"stages:\n  a:\n    cmd: echo\n    outz: " + b"x" * 10_000_000 + b"\n"
     yield "scalar-10MB-valid", b"stages:\n  a:\n    cmd: echo " + b"x" * 10_000_000 + b"\n"
     yield "key-10MB", b"stages:\n  " + b"k" * 10_000_000 + b": {cmd: echo}\n"

@@ -43,6 +43,8 @@ const LIBRARY_TEXT: &[&str] = &[
 #[test]
 fn parser_library_text_never_reaches_the_user() {
     let cases: &[(&str, &str)] = &[
+        ("", "the pipeline file is empty"),
+        ("# only a comment\n", "the pipeline file is empty"),
         (
             "stages:\n  a:\n    cmd: echo\n    cmd: echo\n",
             "key `cmd` appears twice in this mapping",

@@ -88,6 +88,14 @@ fn max_bytes() -> Result<u64> {
 
 /// Parse the YAML of a pipeline, within limits no real pipeline reaches.
 pub fn parse(src: &SourceFile) -> Result<PipelineFile> {
+    let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    if src.text.lines().all(blank) {
+        return Err(src.error(
+            (1, 1),
+            "the pipeline file is empty",
+            Some("add a `stages:` mapping; README.md shows a first pipeline".into()),
+        ));
+    }
     let options = serde_saphyr::options! {
         // YAML 1.2 booleans only: `y`/`no`/`on` stay strings (a matrix value `no` is not `false`).
         strict_booleans: true,
