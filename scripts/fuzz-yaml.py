@@ -116,6 +116,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=10.0)
     args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)
 
     rng = random.Random(args.seed)
     seeds = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(ROOT, "pipelines", "*.yaml")))]
