@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::{Diagnostic, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 
 use crate::hash::Hash;
 
@@ -22,7 +22,7 @@ pub struct SpecError {
     pub line: u64,
     pub col: u64,
     #[source_code]
-    pub source_text: NamedSource<Arc<str>>,
+    pub source_text: Excerpt,
     #[label("here")]
     pub span: Option<SourceSpan>,
 }
@@ -42,27 +42,126 @@ impl SourceFile {
         }
     }
 
-    /// An error at 1-based `line`:`col` (0 = unknown position).
+    /// An error at 1-based `line`:`col` (0 = unknown position). The message, help and the
+    /// lines shown are bounded, whatever the file holds (a 10 MB line is shown as ~120 chars).
     pub fn error(
         &self,
         (line, col): (u64, u64),
         message: impl Into<String>,
         help: Option<String>,
     ) -> Error {
-        let span = byte_offset(&self.text, line, col).map(|start| {
-            let rest = &self.text[start..];
-            let len = rest.find('\n').unwrap_or(rest.len()).clamp(1, 80);
-            SourceSpan::new(start.into(), len.min(rest.len()))
-        });
+        let (source_text, span) = match byte_offset(&self.text, line, col) {
+            Some(at) => {
+                let (excerpt, span) = Excerpt::around(&self.display_name, &self.text, line, at);
+                (excerpt, Some(span))
+            }
+            None => (Excerpt::empty(&self.display_name), None),
+        };
         Error::Spec(Box::new(SpecError {
-            message: message.into(),
-            help,
+            message: bounded(&message.into(), MAX_MESSAGE_CHARS),
+            help: help.map(|h| bounded(&h, MAX_MESSAGE_CHARS)),
             file: self.display_name.clone(),
             line,
             col,
-            source_text: NamedSource::new(&self.display_name, self.text.clone()),
+            source_text,
             span,
         }))
+    }
+}
+
+/// The most characters of one source line an error shows.
+const EXCERPT_CHARS: usize = 120;
+/// The most characters of a message or help text (values quoted in them can be huge).
+const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `s` with control characters made visible and cut to `max` characters (with `…`).
+pub fn bounded(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).map(visible).collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn visible(c: char) -> char {
+    if c.is_control() && c != '\n' && c != '\t' {
+        '\u{FFFD}'
+    } else {
+        c
+    }
+}
+
+/// The few lines around an error, each cut to a window of [`EXCERPT_CHARS`] around the
+/// error's column, remembering where they sit in the file so miette numbers them right.
+#[derive(Debug)]
+pub struct Excerpt {
+    name: String,
+    text: String,
+    /// 0-based line number of the excerpt's first line in the file.
+    first_line: usize,
+    /// What turns miette's column on the error line (bytes into the window) into the
+    /// error's column in the file (characters into the whole line).
+    column_shift: isize,
+}
+
+impl Excerpt {
+    fn empty(name: &str) -> Excerpt {
+        Excerpt {
+            name: name.to_string(),
+            text: String::new(),
+            first_line: 0,
+            column_shift: 0,
+        }
+    }
+
+    /// The error's line with one line either side; and the error's span in the excerpt.
+    fn around(name: &str, text: &str, line: u64, at: usize) -> (Excerpt, SourceSpan) {
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let col_chars = text[line_start..at].chars().count();
+        let skip = col_chars.saturating_sub(EXCERPT_CHARS / 2);
+        let prev_start =
+            (line_start > 0).then(|| text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1));
+        let next_start = text[at..]
+            .find('\n')
+            .map(|i| at + i + 1)
+            .filter(|&i| i < text.len());
+        let mut out = String::new();
+        if let Some(p) = prev_start {
+            out.push_str(&context_window(line_of(text, p), skip));
+            out.push('\n');
+        }
+        let error_line = window(line_of(text, line_start), skip);
+        let line_offset = out.len();
+        // Where the column lands in the window: after a leading `…` when cut.
+        let lead = usize::from(skip > 0);
+        let in_line: usize = error_line
+            .chars()
+            .take(col_chars - skip + lead)
+            .map(char::len_utf8)
+            .sum();
+        let rest = &error_line[in_line..];
+        let len: usize = rest
+            .chars()
+            .take(80)
+            .map(char::len_utf8)
+            .sum::<usize>()
+            .max(usize::from(!rest.is_empty()));
+        out.push_str(&error_line);
+        if let Some(n) = next_start {
+            out.push('\n');
+            out.push_str(&context_window(line_of(text, n), skip));
+        }
+        let first_line = (line as usize).saturating_sub(1 + usize::from(prev_start.is_some()));
+        let excerpt = Excerpt {
+            name: name.to_string(),
+            text: out,
+            first_line,
+            column_shift: col_chars as isize - in_line as isize,
+        };
+        (
+            excerpt,
+            SourceSpan::new((line_offset + in_line).into(), len),
+        )
     }
 }
 
@@ -78,7 +177,7 @@ fn byte_offset(text: &str, line: u64, col: u64) -> Option<usize> {
                 .char_indices()
                 .nth(col.saturating_sub(1) as usize)
                 .map(|(b, _)| b)
-                .unwrap_or(l.len());
+                .unwrap_or(l.trim_end_matches('\n').len());
             return Some(offset + col_bytes);
         }
         offset += l.len();
@@ -106,6 +205,56 @@ pub struct CorruptObject {
     pub expected: Hash,
     pub actual: Hash,
     pub quarantined: Option<PathBuf>,
+}
+
+/// The line starting at byte `start`, without its newline.
+fn line_of(text: &str, start: usize) -> &str {
+    let rest = &text[start..];
+    &rest[..rest.find('\n').unwrap_or(rest.len())]
+}
+
+/// `EXCERPT_CHARS` characters of `line` from character `skip`, with `…` where cut.
+fn window(line: &str, skip: usize) -> String {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let mut chars = line.chars().skip(skip);
+    let mut out = String::new();
+    if skip > 0 {
+        out.push('…');
+    }
+    out.extend(chars.by_ref().take(EXCERPT_CHARS).map(visible));
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// A line around the error: in the error line's window when it reaches that far, else
+/// from its start.
+fn context_window(line: &str, skip: usize) -> String {
+    if line.chars().nth(skip).is_some() {
+        window(line, skip)
+    } else {
+        window(line, 0)
+    }
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> std::result::Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.as_str().read_span(span, before, after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.first_line,
+            (inner.column() as isize + self.column_shift).max(0) as usize,
+            inner.line_count(),
+        )))
+    }
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]

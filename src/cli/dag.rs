@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
-    let l = super::load(&args.pipeline, catalog)?;
+    let l = super::load_read_only(&args.pipeline, catalog)?;
     print!("{}", render(&l.pipeline, &l.dag, args.format));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,13 @@
 //! The command line: one file per subcommand over the library. Renders errors with
 //! miette and owns the exit codes (0 ok, 1 stale/failed/mismatch, 2 bad input, 130 interrupted).
 
+/// `println!` that ignores a closed stdout (see [`say`]).
+macro_rules! sayln {
+    ($($t:tt)*) => {
+        $crate::cli::say(format_args!($($t)*))
+    };
+}
+
 mod cancel;
 mod checkout;
 mod dag;
@@ -32,12 +39,21 @@ use crate::store::Store;
 #[command(
     name = "cegraph",
     version,
-    about = "A content-addressed build system for ML experiments"
+    about = "A content-addressed build system for ML experiments",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The exit codes, as `--help` shows them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success; everything up to date
+  1    a node is stale (status, verify) or failed (run)
+  2    bad input or usage: pipeline file, flags, lock file
+  130  interrupted (Ctrl-C, SIGTERM or SIGHUP during `run`)";
 
 /// Options shared by the commands that read a pipeline.
 #[derive(clap::Args, Clone)]
@@ -85,6 +101,7 @@ enum Command {
 /// Entry point of the `cegraph` binary.
 pub fn main(catalog: Catalog) -> ExitCode {
     let cli = Cli::parse();
+    quiet_on_closed_stdout(&cli.command);
     // Off a terminal (logs, CI, tests) keep each message on one line so it can be grepped.
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = miette::set_hook(Box::new(move |_| {
@@ -127,10 +144,32 @@ pub fn main(catalog: Catalog) -> ExitCode {
                 Error::Interrupted { .. } => 130,
                 _ => 1,
             };
-            eprintln!("{:?}", miette::Report::new(e));
+            // One write: the report is rendered whole first (stderr is unbuffered).
+            let text = format!("{:?}\n", miette::Report::new(e));
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
             ExitCode::from(code)
         }
     }
+}
+
+/// `cegraph status | head -1`: a reader that stops early ends a command that only prints,
+/// quietly, as it does `cat` (default SIGPIPE) instead of a panic. `run` ignores a closed
+/// stdout instead (see [`say`]): it must finish recording what it ran.
+fn quiet_on_closed_stdout(command: &Command) {
+    if matches!(command, Command::Run(_) | Command::ExecNode(_)) {
+        return;
+    }
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is always a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Print a line on stdout, ignoring a reader that went away.
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// A loaded pipeline with its DAG and cache.
@@ -140,7 +179,21 @@ pub struct Loaded {
     pub store: Store,
 }
 
+/// Load the pipeline and open (creating if needed) its cache.
 pub fn load(args: &PipelineArgs, catalog: &Catalog) -> Result<Loaded> {
+    load_with(args, catalog, Store::open)
+}
+
+/// Load the pipeline for a command that only reads: the cache is not created.
+pub fn load_read_only(args: &PipelineArgs, catalog: &Catalog) -> Result<Loaded> {
+    load_with(args, catalog, |dir| Ok(Store::open_read_only(dir)))
+}
+
+fn load_with(
+    args: &PipelineArgs,
+    catalog: &Catalog,
+    open: impl FnOnce(&Path) -> Result<Store>,
+) -> Result<Loaded> {
     let path = match &args.pipeline {
         Some(p) => p.clone(),
         None => default_pipeline()?,
@@ -157,7 +210,9 @@ pub fn load(args: &PipelineArgs, catalog: &Catalog) -> Result<Loaded> {
         .cache
         .clone()
         .unwrap_or_else(|| pipeline.workspace.join("cache"));
-    let store = Store::open(&cache)?;
+    // Checked at every load, not memoised: the cache's place comes from flags and env.
+    pipeline.check_outside_cache(&cache)?;
+    let store = open(&cache)?;
     Ok(Loaded {
         pipeline,
         dag,

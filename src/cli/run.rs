@@ -71,7 +71,7 @@ impl Progress {
 
     fn say(&self, line: String) {
         if self.bar.is_hidden() {
-            println!("{line}");
+            sayln!("{line}");
         } else {
             self.bar.println(line);
         }
@@ -186,7 +186,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     progress.bar.finish_and_clear();
     let count = |f: fn(&Outcome) -> bool| summary.count(f);
     if args.dry_run {
-        println!(
+        sayln!(
             "dry run: {} would run, {} would be restored, {} up to date",
             count(|o| matches!(o, Outcome::WouldRun { .. })),
             count(|o| matches!(o, Outcome::WouldRestore { .. })),
@@ -200,7 +200,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         0 => String::new(),
         n => format!(", {n} interrupted"),
     };
-    println!(
+    sayln!(
         "{} ran, {} restored, {} up to date, {} failed, {} skipped{interrupted} in {:.2}s",
         count(|o| matches!(o, Outcome::Ran { .. })),
         count(|o| matches!(o, Outcome::Restored)),

@@ -70,7 +70,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
     let sub = slurm::submit(p, &l.dag, &l.store, &lock, &opts, &cluster)?;
     let say = |line: String| {
         if !args.quiet {
-            println!("{line}");
+            sayln!("{line}");
         }
     };
     // Report the submission, stage by stage.
@@ -124,7 +124,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
     for (i, why) in &sub.blocked {
         eprintln!("not submitted {}: {why}", p.nodes[*i].name);
     }
-    println!(
+    sayln!(
         "{} submitted ({} sbatch call(s)), {} already queued, {} restored, {} up to date, {} blocked in {:.2}s",
         sub.submitted.len(),
         sub.sbatch_calls,
@@ -139,7 +139,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
         check_locked(args.locked, &lock, &sub.lock, &lock_path)?;
         super::write_lock(&l.store, &sub.lock, &lock_path)?;
         if !tracked.is_empty() {
-            println!(
+            sayln!(
                 "the jobs run without cegraph: `cegraph status` shows them, `cegraph run --executor slurm --wait` follows them and updates {}, `cegraph cancel` cancels them",
                 lock_path.display()
             );
@@ -198,7 +198,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
         })
         .collect();
     let missing = summary.count(|o| matches!(o, Outcome::Skipped));
-    println!(
+    sayln!(
         "{ran} ran on Slurm, {hits} cache hit(s), {} failed, {missing} not done; waited {:.1}s with {} squeue call(s)",
         failed.len(),
         clock.elapsed().as_secs_f64(),
@@ -243,7 +243,7 @@ impl WaitProgress {
 
     fn say(&self, line: String) {
         if self.bar.is_hidden() {
-            println!("{line}");
+            sayln!("{line}");
         } else {
             self.bar.println(line);
         }

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
-    let l = super::load(&args.pipeline, catalog)?;
+    let l = super::load_read_only(&args.pipeline, catalog)?;
     let p = &l.pipeline;
     let Some(i) = p.node_index(&args.node) else {
         return Err(Error::usage(

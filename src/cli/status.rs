@@ -27,7 +27,7 @@ struct NodeStatus {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
-    let l = super::load(&args.pipeline, catalog)?;
+    let l = super::load_read_only(&args.pipeline, catalog)?;
     super::end_leftovers_of_dead_run(&l);
     let lock = LockFile::read(&l.pipeline.lock_path())?;
     let opts = RunOptions {

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
-    let l = super::load(&args.pipeline, catalog)?;
+    let l = super::load_read_only(&args.pipeline, catalog)?;
     let lock_path = l.pipeline.lock_path();
     if !lock_path.exists() {
         eprintln!(

@@ -114,15 +114,20 @@ pub fn render(v: &Value) -> String {
     }
 }
 
-/// A path as a shell word: quoted only when it needs to be.
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=,+:@%".contains(c));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+/// The separate words a value stands for in a command: a list is one word per item
+/// (nested lists flattened); anything else is one word (`null` an empty one).
+pub fn words(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(words).collect(),
+        other => vec![render(other)],
+    }
+}
+
+/// `raw:params.flags` → (true, `params.flags`): the opt-out of quoting in `cmd`.
+pub fn split_raw(expr: &str) -> (bool, &str) {
+    match expr.strip_prefix("raw:") {
+        Some(rest) => (true, rest.trim()),
+        None => (false, expr),
     }
 }
 
@@ -175,9 +180,11 @@ mod tests {
     }
 
     #[test]
-    fn shell_quoting_only_when_needed() {
-        assert_eq!(shell_quote("out/a-1.txt"), "out/a-1.txt");
-        assert_eq!(shell_quote("out/a b"), "'out/a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    fn values_split_into_words_and_raw_is_an_opt_out() {
+        let v: Value = serde_json::json!(["a b", 1, [true, null]]);
+        assert_eq!(words(&v), vec!["a b", "1", "true", ""]);
+        assert_eq!(words(&Value::String("x y".into())), vec!["x y"]);
+        assert_eq!(split_raw("raw: params.f"), (true, "params.f"));
+        assert_eq!(split_raw("params.f"), (false, "params.f"));
     }
 }

@@ -2,12 +2,17 @@
 //! interpolate `${...}` into a flat list of resolved [`Node`]s.
 
 pub mod interp;
+mod lookup;
+mod matrix;
 pub mod memo;
 pub mod model;
+mod paths;
 pub mod remotes;
+pub mod shell;
+pub mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -15,8 +20,12 @@ use serde_json::Value;
 
 use crate::error::{IoContext, Result, SourceFile};
 use crate::kind::{Catalog, OutputDecl, Params};
-use interp::{Piece, Segment, matrix_label, parse_expr, parse_filter, parse_template, render};
-use model::{At, MatrixAxis, PipelineFile, Resources, SlurmSettings, StageSpec};
+use interp::{matrix_label, parse_filter};
+use matrix::default_out_dir;
+pub use matrix::node_name;
+use model::{At, PipelineFile, Resources, SlurmSettings, StageSpec};
+pub use paths::{escapes_via_symlink, normalize_inside};
+use paths::{normalize_dep, owner_of};
 
 /// What a node does when it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +62,12 @@ pub struct Node {
     pub resources: Resources,
     /// Where the stage is defined, for error messages.
     pub line_col: (u64, u64),
+    /// Where each of `outs` (then each plain dep) is written in the file, for error messages;
+    /// may be shorter than `outs` (then the stage's position stands in).
+    #[serde(default)]
+    pub outs_at: Vec<(u64, u64)>,
+    #[serde(default)]
+    pub deps_at: Vec<(u64, u64)>,
 }
 
 /// A loaded pipeline.
@@ -151,9 +166,8 @@ struct Resolved {
 /// its location and the kinds' fingerprints, so it is memoised (see [`memo`]): a large
 /// pipeline is parsed once, not at every `run` and `status`.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
-    let text = std::fs::read_to_string(path).at(path)?;
+    let src = yaml::read(path)?;
     let abs = std::path::absolute(path).at(path)?;
-    let src = SourceFile::new(path, text);
     let memo_key = memo::key(&abs, &src.text, catalog);
     let resolved = match memo::get::<Resolved>(&memo_key)
         .filter(|r| r.explicit_workspace || r.workspace == find_workspace(&abs))
@@ -179,16 +193,7 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
 }
 
 fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) -> Result<Resolved> {
-    // YAML 1.2 booleans only: `y`/`no`/`on` stay strings (a matrix value `no` is not `false`).
-    let options = serde_saphyr::options! { strict_booleans: true };
-    let file: PipelineFile =
-        serde_saphyr::from_str_with_options(&src.text, options).map_err(|e| {
-            let (line, col) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            src.error((line, col), yaml_message(&e), yaml_help(&e))
-        })?;
+    let file = yaml::parse(src)?;
     let workspace = match &file.workspace {
         Some(w) => {
             let dir = abs.parent().unwrap_or(Path::new("/")).join(w.value());
@@ -234,33 +239,6 @@ fn find_workspace(pipeline: &Path) -> PathBuf {
         .find(|d| d.join("cegraph.toml").exists() || d.join(".git").exists());
     let root = found.unwrap_or(dir);
     std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
-}
-
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let plain = e.without_snippet().to_string();
-    let plain = plain.strip_prefix("error: ").unwrap_or(&plain);
-    // Drop the "line N column M: " prefix: the position is shown separately.
-    let msg = match plain.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest,
-        _ => plain,
-    };
-    match msg.rfind(" at line ") {
-        Some(i) if msg[i..].contains(", column ") => msg[..i].to_string(),
-        _ => msg.to_string(),
-    }
-}
-
-fn yaml_help(e: &serde_saphyr::Error) -> Option<String> {
-    let msg = e.without_snippet().to_string();
-    if msg.contains("unknown field") {
-        Some("check the spelling; schemas/pipeline.schema.json lists every field".into())
-    } else if msg.contains("invalid u32") || msg.contains("invalid u64") {
-        Some("expected a whole number, 0 or more".into())
-    } else if msg.contains("duplicate") {
-        Some("each key may appear once in a mapping".into())
-    } else {
-        None
-    }
 }
 
 /// Stage name → its nodes' indexes, in declaration order.
@@ -352,6 +330,7 @@ impl Resolver<'_> {
             let mut dep_paths = Vec::new();
             let mut upstream = Vec::new();
             let mut plain = Vec::new();
+            let mut plain_at = Vec::new();
             for (dep, at) in deps {
                 match self.stage_ref(dep, &stages, &nodes, *at)? {
                     Some(selected) => {
@@ -371,12 +350,14 @@ impl Resolver<'_> {
                             }
                         } else {
                             plain.push(path.clone());
+                            plain_at.push(*at);
                         }
                         dep_paths.push(path);
                     }
                 }
             }
             nodes[i].deps = plain;
+            nodes[i].deps_at = plain_at;
             nodes[i].upstream = upstream;
             all_dep_paths.push(dep_paths);
         }
@@ -432,113 +413,6 @@ impl Resolver<'_> {
         Ok(vars)
     }
 
-    fn expand_matrix(
-        &self,
-        stage_name: &str,
-        stage: &StageSpec,
-        vars: &IndexMap<String, Value>,
-        at: (u64, u64),
-    ) -> Result<Vec<Vec<(String, Value)>>> {
-        let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
-        for (axis, values) in &stage.matrix {
-            if !valid_name(axis) {
-                return self.err(
-                    values.line_col(),
-                    format!("matrix key `{axis}` may only use letters, digits, `_` and `-`"),
-                    None,
-                );
-            }
-            let list = match values.value() {
-                MatrixAxis::Values(v) => v.clone(),
-                MatrixAxis::Var(s) => {
-                    let scope = Scope {
-                        vars,
-                        matrix: &[],
-                        params: None,
-                        node: None,
-                    };
-                    match self.interpolate_value(
-                        &Value::String(s.clone()),
-                        &scope,
-                        values.line_col(),
-                    )? {
-                        Value::Array(v) => v,
-                        other => {
-                            return self.err(
-                                values.line_col(),
-                                format!("matrix `{axis}` must be a list, but `{s}` is {other}"),
-                                Some("write `[a, b]` or name a var that holds a list"),
-                            );
-                        }
-                    }
-                }
-            };
-            if list.is_empty() {
-                return self.err(
-                    values.line_col(),
-                    format!("matrix `{axis}` of stage `{stage_name}` is empty"),
-                    Some("give at least one value"),
-                );
-            }
-            let mut labels = std::collections::HashSet::new();
-            for v in &list {
-                if v.is_object() || v.is_array() || v.is_null() {
-                    return self.err(
-                        values.line_col(),
-                        format!(
-                            "matrix `{axis}` values must be strings, numbers or booleans, not {v}"
-                        ),
-                        None,
-                    );
-                }
-                if !labels.insert(matrix_label(v)) {
-                    return self.err(
-                        values.line_col(),
-                        format!("matrix `{axis}` lists `{}` twice", matrix_label(v)),
-                        None,
-                    );
-                }
-            }
-            combos = combos
-                .into_iter()
-                .flat_map(|c| {
-                    list.iter().map(move |v| {
-                        let mut c = c.clone();
-                        c.push((axis.clone(), v.clone()));
-                        c
-                    })
-                })
-                .collect();
-        }
-        for ex in &stage.exclude {
-            for key in ex.value().keys() {
-                if !stage.matrix.contains_key(key) {
-                    return self.err(
-                        ex.line_col(),
-                        format!(
-                            "exclude names `{key}`, which is not a matrix key of `{stage_name}`"
-                        ),
-                        None,
-                    );
-                }
-            }
-            combos.retain(|c| {
-                !ex.value().iter().all(|(k, v)| {
-                    c.iter()
-                        .any(|(ck, cv)| ck == k && matrix_label(cv) == matrix_label(v))
-                })
-            });
-        }
-        if combos.is_empty() {
-            return self.err(
-                at,
-                format!("`exclude` removes every node of `{stage_name}`"),
-                None,
-            );
-        }
-        Ok(combos)
-    }
-
     fn resolve_node(
         &self,
         stage_name: &str,
@@ -569,6 +443,12 @@ impl Resolver<'_> {
             Some(d) => self.checked_out_path(&self.interpolate_str(d, &scope)?, d.line_col())?,
             None => default_out_dir(stage_name, &matrix),
         };
+        // A kind's outputs sit in its out_dir: point at that, else at the stage.
+        let mut outs_at = stage
+            .out_dir
+            .iter()
+            .map(|d| d.line_col())
+            .collect::<Vec<_>>();
         let (action, outs) = match (&stage.kind, &stage.cmd) {
             (Some(_), Some(c)) => {
                 return self.err(
@@ -617,6 +497,7 @@ impl Resolver<'_> {
             }
             (None, Some(_)) => {
                 let mut outs = Vec::new();
+                outs_at = stage.outs.iter().map(|o| o.line_col()).collect();
                 for o in &stage.outs {
                     let path = self.interpolate_out(o, &scope, &out_dir)?;
                     outs.push(OutputDecl { path, cached: true });
@@ -671,6 +552,8 @@ impl Resolver<'_> {
                 None => Resources::default(),
             },
             line_col: at,
+            outs_at,
+            deps_at: Vec::new(),
         };
         Ok((node, deps))
     }
@@ -812,397 +695,10 @@ impl Resolver<'_> {
         }
         Ok(chosen)
     }
-
-    fn interpolate_cmd(&self, tpl: &At<String>, scope: &Scope) -> Result<(String, Vec<usize>)> {
-        let pieces = parse_template(tpl.value()).or_else(|e| self.err(tpl.line_col(), e, None))?;
-        let mut out = String::new();
-        let mut extra = Vec::new();
-        for p in pieces {
-            match p {
-                Piece::Text(t) => out.push_str(&t),
-                Piece::Expr(e) => match self.lookup(&e, scope, tpl.line_col())? {
-                    Looked::Value(v) => out.push_str(&render(&v)),
-                    Looked::Paths(ps) => out.push_str(&quote_all(&ps)),
-                    Looked::StageOuts(idx, ps) => {
-                        extra.extend(idx);
-                        out.push_str(&quote_all(&ps));
-                    }
-                },
-            }
-        }
-        Ok((out, extra))
-    }
-
-    fn interpolate_str(&self, s: &At<String>, scope: &Scope) -> Result<String> {
-        match self.interpolate_value(&Value::String(s.value().clone()), scope, s.line_col())? {
-            Value::String(s) => Ok(s),
-            other => Ok(render(&other)),
-        }
-    }
-
-    /// Interpolate strings inside a value. A string that is exactly one `${expr}` takes the
-    /// expression's type (so `lr: ${vars.lr}` stays a number).
-    fn interpolate_value(&self, v: &Value, scope: &Scope, at: (u64, u64)) -> Result<Value> {
-        match v {
-            Value::String(s) => {
-                let pieces = parse_template(s).or_else(|e| self.err(at, e, None))?;
-                let as_value = |l: Looked| match l {
-                    Looked::Value(v) => v,
-                    Looked::Paths(p) | Looked::StageOuts(_, p) => {
-                        Value::Array(p.into_iter().map(Value::String).collect())
-                    }
-                };
-                if let [Piece::Expr(e)] = pieces.as_slice() {
-                    return Ok(as_value(self.lookup(e, scope, at)?));
-                }
-                let mut out = String::new();
-                for p in pieces {
-                    match p {
-                        Piece::Text(t) => out.push_str(&t),
-                        Piece::Expr(e) => {
-                            out.push_str(&render(&as_value(self.lookup(&e, scope, at)?)))
-                        }
-                    }
-                }
-                Ok(Value::String(out))
-            }
-            Value::Array(items) => items
-                .iter()
-                .map(|x| self.interpolate_value(x, scope, at))
-                .collect::<Result<Vec<_>>>()
-                .map(Value::Array),
-            Value::Object(map) => {
-                let mut out = serde_json::Map::new();
-                for (k, x) in map {
-                    out.insert(k.clone(), self.interpolate_value(x, scope, at)?);
-                }
-                Ok(Value::Object(out))
-            }
-            other => Ok(other.clone()),
-        }
-    }
-
-    fn lookup(&self, expr: &str, scope: &Scope, at: (u64, u64)) -> Result<Looked> {
-        let segs = parse_expr(expr).or_else(|e| self.err(at, e, None))?;
-        let fail = |msg: String, help: &str| -> Result<Looked> { self.err(at, msg, Some(help)) };
-        let Some(Segment::Name(head)) = segs.first() else {
-            return fail(
-                format!("`${{{expr}}}` must start with a name"),
-                "e.g. ${vars.lr}",
-            );
-        };
-        let rest = &segs[1..];
-        let value_at = |v: &Value, rest: &[Segment]| -> Result<Looked> {
-            match walk_value(v, rest) {
-                Some(v) => Ok(Looked::Value(v.clone())),
-                None => fail(
-                    format!("`${{{expr}}}` does not exist"),
-                    "check the field names and indexes",
-                ),
-            }
-        };
-        match head.as_str() {
-            "vars" | "matrix" | "params" => {
-                let Some((name, rest)) = field(rest) else {
-                    return fail(
-                        format!("`${{{expr}}}` needs a name after `{head}.`"),
-                        "e.g. ${vars.lr}",
-                    );
-                };
-                let found = match head.as_str() {
-                    "vars" => scope.vars.get(&name),
-                    "matrix" => scope
-                        .matrix
-                        .iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v),
-                    _ => match scope.params {
-                        Some(p) => p.get(&name),
-                        None => {
-                            return fail(
-                                format!("`${{{expr}}}`: params are not available here"),
-                                "params can be used in cmd, outs, deps, env and out_dir",
-                            );
-                        }
-                    },
-                };
-                match found {
-                    Some(v) => value_at(v, rest),
-                    None => fail(
-                        format!(
-                            "unknown {} `{name}` in `${{{expr}}}`",
-                            match head.as_str() {
-                                "vars" => "var",
-                                "params" => "param",
-                                _ => "matrix key",
-                            }
-                        ),
-                        &known_names(head, scope),
-                    ),
-                }
-            }
-            "stages" => {
-                let Some(ns) = &scope.node else {
-                    return fail(
-                        format!("`${{{expr}}}` can only be used in `cmd`"),
-                        "kinds receive their upstream outputs directly; list the stage in `deps`",
-                    );
-                };
-                let Some((stage, rest)) = field(rest) else {
-                    return fail(
-                        format!("`${{{expr}}}` needs a stage name"),
-                        "e.g. ${stages.prepare.outs}",
-                    );
-                };
-                let Some(members) = ns.stages.get(&stage) else {
-                    return fail(
-                        format!("unknown stage `{stage}` in `${{{expr}}}`"),
-                        &format!(
-                            "stages: {}",
-                            ns.stages.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                    );
-                };
-                let (selected, rest) = match rest.first() {
-                    Some(Segment::Filter(pairs)) => (
-                        self.select(&stage, members, ns.nodes, pairs, at)?,
-                        &rest[1..],
-                    ),
-                    _ => {
-                        // Unfiltered: the nodes of that stage this node's deps selected, else all.
-                        let chosen: Vec<usize> = ns
-                            .node
-                            .upstream
-                            .iter()
-                            .copied()
-                            .filter(|u| members.contains(u))
-                            .collect();
-                        (
-                            if chosen.is_empty() {
-                                members.clone()
-                            } else {
-                                chosen
-                            },
-                            rest,
-                        )
-                    }
-                };
-                let paths: Vec<String> = match field(rest) {
-                    Some((f, tail)) if f == "outs" => {
-                        let all: Vec<String> = selected
-                            .iter()
-                            .flat_map(|&j| ns.nodes[j].outs.iter().map(|o| o.path.clone()))
-                            .collect();
-                        match tail {
-                            [] => all,
-                            [Segment::Index(i)] => match all.get(*i) {
-                                Some(p) => vec![p.clone()],
-                                None => {
-                                    return fail(
-                                        format!(
-                                            "`${{{expr}}}`: `{stage}` has only {} output(s)",
-                                            all.len()
-                                        ),
-                                        "indexes start at 0",
-                                    );
-                                }
-                            },
-                            _ => {
-                                return fail(
-                                    format!("cannot read `${{{expr}}}`"),
-                                    "e.g. ${stages.prepare.outs[0]}",
-                                );
-                            }
-                        }
-                    }
-                    Some((f, [])) if f == "out_dir" => selected
-                        .iter()
-                        .map(|&j| ns.nodes[j].out_dir.clone())
-                        .collect(),
-                    _ => {
-                        return fail(
-                            format!("cannot read `${{{expr}}}`"),
-                            "a stage offers `outs`, `outs[i]` and `out_dir`",
-                        );
-                    }
-                };
-                Ok(Looked::StageOuts(selected, paths))
-            }
-            "outs" | "deps" | "out_dir" | "node" | "stage"
-                if scope.node.is_some() || head == "out_dir" =>
-            {
-                let Some(ns) = &scope.node else {
-                    return fail(
-                        format!("`${{{expr}}}` is not available here"),
-                        "use it in `cmd`",
-                    );
-                };
-                let list: Vec<String> = match head.as_str() {
-                    "outs" => ns.node.outs.iter().map(|o| o.path.clone()).collect(),
-                    "deps" => ns.dep_paths.to_vec(),
-                    "out_dir" => vec![ns.node.out_dir.clone()],
-                    "node" => return Ok(Looked::Value(Value::String(ns.node.name.clone()))),
-                    _ => return Ok(Looked::Value(Value::String(ns.node.stage.clone()))),
-                };
-                match rest {
-                    [] => Ok(Looked::Paths(list)),
-                    [Segment::Index(i)] => match list.get(*i) {
-                        Some(p) => Ok(Looked::Paths(vec![p.clone()])),
-                        None => fail(
-                            format!("`${{{expr}}}`: this node has only {} {head}", list.len()),
-                            "indexes start at 0",
-                        ),
-                    },
-                    _ => fail(format!("cannot read `${{{expr}}}`"), "e.g. ${outs[0]}"),
-                }
-            }
-            name => {
-                // Bare `${x}`: a matrix value, else a var.
-                if let Some((_, v)) = scope.matrix.iter().find(|(k, _)| k == name) {
-                    return value_at(v, rest);
-                }
-                if let Some(v) = scope.vars.get(name) {
-                    return value_at(v, rest);
-                }
-                fail(
-                    format!("unknown name `{name}` in `${{{expr}}}`"),
-                    &format!(
-                        "{}; to pass a literal `${{` to the shell, write `$${{`",
-                        known_names("vars", scope)
-                    ),
-                )
-            }
-        }
-    }
-}
-
-fn known_names(kind: &str, scope: &Scope) -> String {
-    let names: Vec<String> = match kind {
-        "vars" => scope.vars.keys().cloned().collect(),
-        "matrix" => scope.matrix.iter().map(|(k, _)| k.clone()).collect(),
-        _ => scope
-            .params
-            .map(|p| p.keys().cloned().collect())
-            .unwrap_or_default(),
-    };
-    if names.is_empty() {
-        format!("no {kind} are defined here")
-    } else {
-        format!("defined {kind}: {}", names.join(", "))
-    }
-}
-
-/// The leading `.name` of an expression path, and what follows it.
-fn field(rest: &[Segment]) -> Option<(String, &[Segment])> {
-    match rest.first() {
-        Some(Segment::Name(n)) => Some((n.clone(), &rest[1..])),
-        _ => None,
-    }
-}
-
-fn walk_value<'v>(v: &'v Value, rest: &[Segment]) -> Option<&'v Value> {
-    let mut cur = v;
-    for s in rest {
-        cur = match s {
-            Segment::Name(n) => cur.get(n)?,
-            Segment::Index(i) => cur.get(*i)?,
-            Segment::Filter(_) => return None,
-        };
-    }
-    Some(cur)
-}
-
-fn quote_all(paths: &[String]) -> String {
-    paths
-        .iter()
-        .map(|p| interp::shell_quote(p))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// `train` or `train[scale=s2,variant=rope,seed=1]`.
-pub fn node_name(stage: &str, matrix: &[(String, Value)]) -> String {
-    if matrix.is_empty() {
-        return stage.to_string();
-    }
-    let parts: Vec<String> = matrix
-        .iter()
-        .map(|(k, v)| format!("{k}={}", matrix_label(v)))
-        .collect();
-    format!("{stage}[{}]", parts.join(","))
-}
-
-fn default_out_dir(stage: &str, matrix: &[(String, Value)]) -> String {
-    if matrix.is_empty() {
-        return format!("out/{stage}");
-    }
-    let parts: Vec<String> = matrix
-        .iter()
-        .map(|(k, v)| format!("{k}={}", matrix_label(v).replace('/', "_")))
-        .collect();
-    format!("out/{stage}/{}", parts.join(","))
-}
-
-/// Lexically normalise a relative path; `None` if it is absolute or climbs out with `..`.
-pub fn normalize_inside(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in Path::new(path).components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_str()?),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    if parts.is_empty() {
-        return None;
-    }
-    Some(parts.join("/"))
-}
-
-/// A dep as written, tidied (`./a//b` → `a/b`); paths outside the workspace stay as they are.
-fn normalize_dep(dep: &str) -> String {
-    normalize_inside(dep).unwrap_or_else(|| dep.to_string())
-}
-
-/// Whether an existing prefix of `rel` is a symlink leading out of `workspace`.
-pub fn escapes_via_symlink(workspace: &Path, rel: &str) -> bool {
-    let mut cur = workspace.to_path_buf();
-    for part in rel.split('/') {
-        cur.push(part);
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return match std::fs::canonicalize(&cur) {
-                    Ok(target) => !target.starts_with(workspace),
-                    Err(_) => true,
-                };
-            }
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-/// The node producing `path`, or an output directory containing it.
-fn owner_of(owners: &HashMap<String, usize>, path: &str) -> Option<usize> {
-    if let Some(&i) = owners.get(path) {
-        return Some(i);
-    }
-    let mut p = Path::new(path);
-    while let Some(parent) = p.parent() {
-        if let Some(&i) = parent.to_str().and_then(|s| owners.get(s)) {
-            return Some(i);
-        }
-        p = parent;
-    }
-    None
 }

@@ -95,6 +95,20 @@ impl Store {
         }
     }
 
+    /// Open the cache at `root` to read it only (`status`, `dag`, `show`, `verify`): nothing
+    /// is created. A cache that does not exist yet reads as empty.
+    pub fn open_read_only(root: &Path) -> Store {
+        let stat = if root.is_dir() {
+            StatCache::load(&root.join("stat.bin"))
+        } else {
+            StatCache::ephemeral()
+        };
+        Store {
+            root: root.to_path_buf(),
+            stat,
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

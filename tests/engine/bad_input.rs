@@ -220,6 +220,6 @@ fn slurm_memory_without_a_valid_unit() {
 #[test]
 fn unknown_key_in_the_slurm_block() {
     let err = error_of("stages:\n  a:\n    cmd: echo\nslurm: {partion: gpu}\n");
-    assert!(err.contains("unknown field `partion`"), "{err}");
+    assert!(err.contains("unknown key `partion`"), "{err}");
     assert!(err.contains("cegraph.yaml:4:"), "{err}");
 }

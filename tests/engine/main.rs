@@ -3,7 +3,11 @@
 mod bad_input;
 mod binary;
 mod cache;
+mod cache_guard;
+mod cli_contract;
+mod hostile_yaml;
 mod incremental;
+mod injection;
 mod integrity;
 mod keys;
 mod orphans;

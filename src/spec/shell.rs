@@ -1,0 +1,312 @@
+//! Splicing values into a `cmd` as data. The text of the command is scanned as the shell
+//! would read it, and each value is quoted for the place it lands: outside quotes it becomes
+//! its own quoted word(s), inside `'...'` or `"..."` it is escaped for those quotes, in a
+//! comment it stays on its line. So no value can end a word, a quote or a command.
+//! Where the scanner cannot follow the shell with certainty (backticks, here-documents,
+//! `$'...'`) values are refused rather than guessed at.
+
+/// A value that cannot be spliced where it was asked for: why, and what to write instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub why: String,
+    pub help: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Frame {
+    Single,
+    Double,
+    /// `$(...)`, `<(...)`, `>(...)`: a command inside a command; counts open `(`.
+    Subst {
+        parens: u32,
+    },
+    Backtick,
+    Comment,
+}
+
+/// The shell's reading state after the text fed so far.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    stack: Vec<Frame>,
+    /// The previous character was an unquoted `\`: it escapes whatever comes next.
+    escaped: bool,
+    /// The last character ended a word (or nothing came yet): a `#` here starts a comment.
+    after_word: bool,
+    /// The previous character was an unescaped `$` (so `(` opens `$(`, `'` opens `$'`).
+    dollar: bool,
+    /// Consecutive unquoted `<`: two open a here-document, three a here-string.
+    less_than: u8,
+    /// The previous character was an unquoted `<` or `>` (so `(` opens `<(` or `>(`).
+    redirect: bool,
+    /// A construct whose quoting the scanner does not follow; values after it are refused.
+    opaque: Option<&'static str>,
+}
+
+impl Scanner {
+    pub fn new() -> Scanner {
+        Scanner {
+            after_word: true,
+            ..Scanner::default()
+        }
+    }
+
+    /// Advance over shell text written in the pipeline (not a spliced value).
+    pub fn feed(&mut self, text: &str) {
+        for c in text.chars() {
+            self.step(c);
+        }
+    }
+
+    fn step(&mut self, c: char) {
+        if std::mem::take(&mut self.escaped) {
+            self.after_word = false;
+            self.dollar = false;
+            self.less_than = 0;
+            self.redirect = false;
+            return;
+        }
+        let dollar = std::mem::take(&mut self.dollar);
+        match self.stack.last().copied() {
+            Some(Frame::Comment) => {
+                if c == '\n' {
+                    self.stack.pop();
+                    self.after_word = true;
+                }
+                return;
+            }
+            Some(Frame::Single) => {
+                if c == '\'' {
+                    self.stack.pop();
+                }
+                return;
+            }
+            Some(Frame::Backtick) => {
+                match c {
+                    '\\' => self.escaped = true,
+                    '`' => {
+                        self.stack.pop();
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            Some(Frame::Double) => {
+                match c {
+                    '\\' => self.escaped = true,
+                    '"' => {
+                        self.stack.pop();
+                    }
+                    '`' => self.stack.push(Frame::Backtick),
+                    '$' => self.dollar = true,
+                    '(' if dollar => self.stack.push(Frame::Subst { parens: 1 }),
+                    _ => {}
+                }
+                return;
+            }
+            None | Some(Frame::Subst { .. }) => {}
+        }
+        self.step_unquoted(c, dollar);
+    }
+
+    fn step_unquoted(&mut self, c: char, dollar: bool) {
+        if self.less_than == 2 && c != '<' {
+            self.opaque = Some("a here-document (`<<`)");
+        }
+        let after_redirect = std::mem::replace(&mut self.redirect, c == '<' || c == '>');
+        self.less_than = if c == '<' {
+            self.less_than.saturating_add(1)
+        } else {
+            0
+        };
+        match c {
+            '\\' => self.escaped = true,
+            '\'' => {
+                if dollar {
+                    self.opaque = Some("`$'...'` quoting");
+                }
+                self.stack.push(Frame::Single);
+            }
+            '"' => self.stack.push(Frame::Double),
+            '`' => self.stack.push(Frame::Backtick),
+            '$' => self.dollar = true,
+            '#' if self.after_word => self.stack.push(Frame::Comment),
+            '(' if dollar || after_redirect => self.stack.push(Frame::Subst { parens: 1 }),
+            '(' => {
+                if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
+                    *parens += 1;
+                }
+            }
+            ')' => {
+                if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
+                    *parens -= 1;
+                    if *parens == 0 {
+                        self.stack.pop();
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.after_word = c.is_whitespace() || ";&|()<>".contains(c);
+    }
+
+    /// The text that puts `words` into the command at this point as data: one quoted word
+    /// each outside quotes, or escaped into the surrounding quotes (joined by spaces).
+    pub fn splice(&mut self, words: &[String]) -> Result<String, Refusal> {
+        if words.iter().any(|w| w.contains('\0')) {
+            return Err(Refusal {
+                why: "the value contains a NUL byte, which no command line can carry".into(),
+                help: "remove the NUL byte from the value".into(),
+            });
+        }
+        if self.escaped {
+            return Err(Refusal {
+                why: "a `\\` right before it would escape cegraph's quoting of the value".into(),
+                help: "remove the `\\` (write `$${` for a literal `${`)".into(),
+            });
+        }
+        if self.less_than == 2 {
+            self.opaque = Some("a here-document (`<<`)");
+        }
+        if let Some(what) = self.opaque {
+            return Err(Refusal {
+                why: format!("it comes after {what}, whose quoting cegraph does not follow"),
+                help: ENV_HELP.into(),
+            });
+        }
+        let text = match self.stack.last() {
+            None | Some(Frame::Subst { .. }) => words
+                .iter()
+                .map(|w| quote_word(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Some(Frame::Single) => words.join(" ").replace('\'', r"'\''"),
+            Some(Frame::Double) => escape_double(&words.join(" ")),
+            Some(Frame::Comment) => words.join(" ").replace(['\n', '\r'], " "),
+            Some(Frame::Backtick) => {
+                return Err(Refusal {
+                    why: "it is inside backticks, where values cannot be quoted safely".into(),
+                    help: "write `$(...)` instead of backticks".into(),
+                });
+            }
+        };
+        if !text.is_empty() {
+            self.after_word = false;
+        }
+        self.dollar = false;
+        self.less_than = 0;
+        self.redirect = false;
+        Ok(text)
+    }
+}
+
+const ENV_HELP: &str =
+    "pass the value through `env:` and write \"$NAME\" in the command, or use `${raw:...}`";
+
+/// Inside `"..."` only `\`, `$`, `` ` `` and `"` are special.
+fn escape_double(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '$' | '`' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One shell word whose text is exactly `s`: left bare when nothing in it is special to the
+/// shell (`out/a-1.txt`, `0.001`, `--lr=3`), else single-quoted.
+pub fn quote_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,+:@%".contains(c))
+        && !looks_like_assignment(s);
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `NAME=...` in command position would set a variable instead of being a word.
+fn looks_like_assignment(s: &str) -> bool {
+    let Some((name, _)) = s.split_once('=') else {
+        return false;
+    };
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splice `value` at each `@` of `template`.
+    fn spliced(template: &str, value: &str) -> Result<String, Refusal> {
+        let mut sh = Scanner::new();
+        let mut out = String::new();
+        let mut parts = template.split('@').peekable();
+        while let Some(text) = parts.next() {
+            sh.feed(text);
+            out.push_str(text);
+            if parts.peek().is_some() {
+                out.push_str(&sh.splice(&[value.to_string()])?);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn words_are_quoted_only_when_needed() {
+        assert_eq!(quote_word("out/a-1.txt"), "out/a-1.txt");
+        assert_eq!(quote_word("--lr=0.1"), "--lr=0.1");
+        assert_eq!(
+            quote_word("out/t/variant=rope,seed=1"),
+            "out/t/variant=rope,seed=1"
+        );
+        assert_eq!(quote_word("PATH=/x"), "'PATH=/x'");
+        assert_eq!(quote_word(""), "''");
+        assert_eq!(quote_word("a b"), "'a b'");
+        assert_eq!(quote_word("it's"), r"'it'\''s'");
+        assert_eq!(quote_word("t[v=1]"), "'t[v=1]'");
+    }
+
+    #[test]
+    fn each_context_gets_its_own_quoting() {
+        let v = r#"a'b"c$d`e\f"#;
+        assert_eq!(spliced("echo @", v).unwrap(), r#"echo 'a'\''b"c$d`e\f'"#);
+        assert_eq!(spliced("echo '@'", v).unwrap(), r#"echo 'a'\''b"c$d`e\f'"#);
+        assert_eq!(
+            spliced(r#"echo "@""#, v).unwrap(),
+            r#"echo "a'b\"c\$d\`e\\f""#
+        );
+        assert_eq!(
+            spliced("echo $(cat @)", "a b").unwrap(),
+            "echo $(cat 'a b')"
+        );
+        assert_eq!(
+            spliced(r#"echo "$(cat @)""#, "a b").unwrap(),
+            r#"echo "$(cat 'a b')""#
+        );
+        assert_eq!(
+            spliced("echo $((1 + 2)) @", "a b").unwrap(),
+            "echo $((1 + 2)) 'a b'"
+        );
+        assert_eq!(spliced("echo x # @", "a\nb").unwrap(), "echo x # a b");
+        assert_eq!(spliced("echo a#@", "x y").unwrap(), "echo a#'x y'");
+        assert_eq!(spliced("cat <<< @", "a b").unwrap(), "cat <<< 'a b'");
+    }
+
+    #[test]
+    fn unfollowable_contexts_refuse_values() {
+        assert!(spliced("echo `cat @`", "a").is_err());
+        assert!(spliced("cat <<EOF\n@\nEOF", "a").is_err());
+        assert!(spliced("cat <<@", "a").is_err());
+        assert!(spliced("echo $'x' @", "a").is_err());
+        assert!(spliced(r"echo \@", "a").is_err());
+        assert!(spliced("echo @", "a\0b").is_err());
+    }
+}
