@@ -8,11 +8,16 @@
 
 pub mod charts;
 pub mod document;
+mod markup;
 pub mod paper;
 pub mod render;
+mod sections;
+mod tables;
+mod verdicts;
 
 pub use document::{CegDocument, CurveSource};
-pub use render::{Rendered, ReportData, render};
+pub use markup::anchor;
+pub use render::{Rendered, ReportData, Verdict, render};
 
 /// A report that cannot be produced.
 #[derive(Debug, thiserror::Error)]
