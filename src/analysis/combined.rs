@@ -1,6 +1,7 @@
 //! A combined variant's measured CEG beside the product of its components' CEGs, with
-//! Student-t intervals over the paired seeds: per seed, ln product = Σ ln CEG_component and
-//! ln ratio = ln CEG_combined − ln product.
+//! Student-t intervals whose standard errors come from the paired seeds (per seed,
+//! ln product = Σ ln CEG_component and ln ratio = ln CEG_combined − ln product), centred on
+//! the product and ratio of the cells' CEGs as the cells' own intervals are.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,11 +38,17 @@ fn paired_logs(rows: &[&CegRow]) -> Option<Vec<Vec<f64>>> {
         .collect()
 }
 
-fn t_interval(values: &[f64]) -> Option<Interval> {
-    (values.len() >= MIN_SEEDS_FOR_INTERVAL)
+/// The interval around `centre` (CEG units) with the per-seed values' standard error.
+fn t_interval(centre: Option<f64>, values: &[f64]) -> Option<Interval> {
+    let centre = centre.filter(|c| *c > 0.0)?;
+    let spread = (values.len() >= MIN_SEEDS_FOR_INTERVAL)
         .then(|| LogEstimate::from_seeds(values))
-        .flatten()
-        .map(|e| e.interval(CONFIDENCE_LEVEL).exp())
+        .flatten()?;
+    let estimate = LogEstimate {
+        mean: centre.ln(),
+        ..spread
+    };
+    Some(estimate.interval(CONFIDENCE_LEVEL).exp())
 }
 
 /// For every scale and estimator where the combined variant has a row: its measured CEG
@@ -93,7 +100,11 @@ pub fn combined_vs_product(
                         .zip(&product_logs)
                         .map(|(m, p)| m - p)
                         .collect();
-                    (t_interval(&product_logs), t_interval(&ratio_logs))
+                    let ratio = measured.ceg.zip(product).map(|(m, p)| m / p);
+                    (
+                        t_interval(product, &product_logs),
+                        t_interval(ratio, &ratio_logs),
+                    )
                 }
                 None => (None, None),
             };

@@ -160,7 +160,7 @@ fn seed_slope_interval(x: &[f64], points: &[&DependencePoint], slope: f64) -> Op
 fn budget_ratio(points: &[&DependencePoint]) -> (Option<f64>, Vec<String>) {
     let unknown: Vec<String> = points
         .iter()
-        .filter(|p| p.tokens_per_param.is_none_or(|b| !(b > 0.0)))
+        .filter(|p| p.tokens_per_param.filter(|b| *b > 0.0).is_none())
         .map(|p| p.scale.clone())
         .collect();
     let budgets: Vec<f64> = points.iter().filter_map(|p| p.tokens_per_param).collect();
