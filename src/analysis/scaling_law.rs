@@ -419,7 +419,8 @@ pub fn fit_scaling_law(
         exponent_at_search_boundary: (log_alpha - opts.exponent_min.ln()).abs()
             < boundary_tolerance
             || (log_alpha - opts.exponent_max.ln()).abs() < boundary_tolerance,
-        irreducible_at_bound: solve.irreducible <= 0.0,
+        // Within a micro-nat of 0 counts as at the bound: the asymptote is not constrained.
+        irreducible_at_bound: solve.irreducible <= 1e-6,
         residuals,
     })
 }
