@@ -6,6 +6,8 @@
 //! kinds ([`crate::stages`]) are thin wrappers: they gather inputs, call [`document`] and
 //! [`render::render`], and write the files.
 
+mod chart_axes;
+mod chart_ceg;
 pub mod charts;
 pub mod document;
 mod markup;
