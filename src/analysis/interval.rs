@@ -1,10 +1,10 @@
-//! Intervals valid at the number of seeds used: Student-t intervals of the mean of paired
-//! per-seed log CEGs (statrs for the t distribution).
+//! Intervals valid at the number of seeds used: Student-t intervals from paired per-seed log
+//! CEGs (statrs for the t distribution).
 //!
 //! A cell's seeds are paired (seed k of the variant shares init and data order with seed k of
 //! the baseline), so each seed gives one log CEG, ln C_baseline − ln C_variant at equal loss.
-//! Their mean is the cell's ln CEG and its standard error is sd / √n with n − 1 degrees of
-//! freedom. Below [`MIN_SEEDS_FOR_INTERVAL`] seeds no interval is given: with two seeds the
+//! Their standard error sd / √n, with n − 1 degrees of freedom, sets the width of the cell's
+//! interval around its ln CEG ([`super::cell`] says which estimate that is). Below [`MIN_SEEDS_FOR_INTERVAL`] seeds no interval is given: with two seeds the
 //! t quantile is 12.7 and the sd itself is a guess, so the cell is only *indicative*.
 
 use serde::{Deserialize, Serialize};

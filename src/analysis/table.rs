@@ -2,9 +2,9 @@
 //! scaling-law fit, the compute-dependence classification and combined-versus-product
 //! comparisons. Serialises to ceg.json; [`CegTable::write_csv`] writes ceg.csv.
 //!
-//! Seeds: each cell is estimated per paired seed (seed k of the variant against seed k of the
-//! baseline) and summarised by the mean of the per-seed log CEGs with a Student-t interval
-//! ([`super::cell`], [`super::interval`]); [`super::verdict`] turns it into the cell's verdict,
+//! Seeds: each cell is estimated on the seed-mean curves and per paired seed (seed k of the
+//! variant against seed k of the baseline); the per-seed log CEGs give the standard error of
+//! its Student-t interval ([`super::cell`], [`super::interval`]); [`super::verdict`] turns it into the cell's verdict,
 //! and Holm's adjustment over the variants × scales of each estimator says which claims
 //! survive multiple comparison.
 
@@ -108,7 +108,8 @@ pub struct CegRow {
     pub ceg: Option<f64>,
     /// The paper's auxiliary CEG (the variant never reached the baseline's final loss).
     pub auxiliary: bool,
-    /// Student-t interval of the mean per-seed log CEG, mapped back to CEG (3+ paired seeds).
+    /// Student-t interval around `ceg` (log units, standard error from the paired per-seed log
+    /// CEGs), mapped back to CEG; 3+ paired seeds.
     pub interval: Option<Interval>,
     /// Why there is no interval, or a caveat about it.
     pub interval_note: Option<String>,
@@ -415,9 +416,9 @@ fn method_notes() -> Vec<String> {
          variant's final loss is inverted relative to its own scale's baseline final loss (the \
          law supplies only the shape between the two); refused when the fit is poor"
             .into(),
-        "intervals: 95% Student-t intervals of the mean per-seed log CEG over paired seeds \
-         (n − 1 degrees of freedom); with fewer than 3 paired seeds a cell has no interval and \
-         is indicative only"
+        "intervals: 95% Student-t intervals around each cell's CEG in log units, with the \
+         standard error of the paired per-seed log CEGs (n − 1 degrees of freedom); with fewer \
+         than 3 paired seeds a cell has no interval and is indicative only"
             .into(),
     ]
 }

@@ -29,7 +29,7 @@ pub(super) fn build(
     verdict_section(&mut blocks, table, headline, verdicts);
     blocks.push(heading(2, "CEG table", "ceg-table"));
     blocks.push(Block::Para(format!(
-        "Variants × scales, one column per estimator, as in the paper's table. Each cell: the CEG (geometric mean of the paired per-seed CEGs) and, below it, its 95% Student-t interval; it links to the nodes it came from. Colours follow the verdict: green beats the baseline, red is worse (the interval clears 1 by more than the tolerance, |ln CEG| > {}), grey shows no measurable difference or is within noise, italic is indicative only (fewer than 3 paired seeds: no interval).",
+        "Variants × scales, one column per estimator, as in the paper's table. Each cell: the CEG of the seed-mean curves and, below it, its 95% Student-t interval (standard error from the paired per-seed log CEGs); it links to the nodes it came from. Colours follow the verdict: green beats the baseline, red is worse (the interval clears 1 by more than the tolerance, |ln CEG| > {}), grey shows no measurable difference or is within noise, italic is indicative only (fewer than 3 paired seeds: no interval).",
         table.options.tolerance
     )));
     blocks.push(Block::Table(main_table(doc)));
@@ -74,7 +74,7 @@ fn introduction(blocks: &mut Vec<Block>, data: &ReportData<'_>) {
         _ => "no seeds".into(),
     };
     blocks.push(Block::Para(format!(
-        "Compute-equivalent gain (CEG) of {} variant(s) against the baseline `{}` at {} scale(s), {}, from {} curve(s), analysed by node [`{}`](#provenance). CEG = C_baseline / C_variant at equal validation loss: above 1 the variant reaches the same loss with less compute. Intervals are {:.0}% Student-t intervals of the mean per-seed log CEG over paired seeds; a cell with fewer than 3 paired seeds has none and is marked indicative.",
+        "Compute-equivalent gain (CEG) of {} variant(s) against the baseline `{}` at {} scale(s), {}, from {} curve(s), analysed by node [`{}`](#provenance). CEG = C_baseline / C_variant at equal validation loss: above 1 the variant reaches the same loss with less compute. Intervals are {:.0}% Student-t intervals around each cell's CEG, in log units, with the standard error of its paired per-seed log CEGs (n − 1 degrees of freedom); a cell with fewer than 3 paired seeds has none and is marked indicative.",
         table.variants.len().saturating_sub(1),
         table.baseline,
         table.scales.len(),
@@ -94,7 +94,7 @@ fn verdict_section(
     blocks.push(heading(2, "Verdict", "verdict"));
     let tolerance = table.options.tolerance;
     blocks.push(Block::Para(format!(
-        "Read from the `{}` estimator{}. “Beats” / “worse”: the whole 95% interval lies above e^{tolerance} / below e^−{tolerance} (a tolerance of {:.1}% of compute, above the estimators' interpolation resolution); “no measurable difference”: the whole interval lies within that band; “within noise”: neither; “indicative”: fewer than 3 paired seeds, no claim.",
+        "Read from the `{}` estimator{}. “Beats” / “worse”: the whole 95% interval lies above e^{tolerance} / below e^−{tolerance} (a tolerance of {:.1}% of compute: above the estimators' interpolation resolution of ~1e-6, below any gain worth a sentence); “no measurable difference”: the whole interval lies within that band; “within noise”: neither; “indicative”: fewer than 3 paired seeds, no claim.",
         headline.name(),
         match headline {
             Estimator::Crossing => " (lag-free monotone fit, interpolated crossing in FLOPs)",

@@ -423,7 +423,7 @@ pub fn fit(inputs: &[Input], params: &Params) -> Result<CegDocument, StageFailur
     });
     let variants: BTreeSet<String> = read.iter().map(|(s, _)| s.variant.clone()).collect();
     opts.combinations.retain(|combined, parts| {
-        let missing: Vec<&str> = std::iter::once(&*combined)
+        let missing: Vec<&str> = std::iter::once(combined)
             .chain(parts.iter())
             .filter(|v| !variants.contains(*v))
             .map(String::as_str)

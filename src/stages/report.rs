@@ -79,18 +79,17 @@ fn check(params: &Params) -> Result<(), ParamError> {
     Ok(())
 }
 
+/// What a report is drawn from: the fit node's name, its document, the curves for the
+/// charts (with their sources) and notes on what was left out.
+pub type Gathered = (
+    String,
+    CegDocument,
+    Vec<(CurveSource, crate::analysis::Curve)>,
+    Vec<String>,
+);
+
 /// The fit node's document and the curves for the charts, with notes on what was left out.
-pub fn gather(
-    inputs: &[Input],
-) -> Result<
-    (
-        String,
-        CegDocument,
-        Vec<(CurveSource, crate::analysis::Curve)>,
-        Vec<String>,
-    ),
-    StageFailure,
-> {
+pub fn gather(inputs: &[Input]) -> Result<Gathered, StageFailure> {
     let fits: Vec<(&Input, &std::path::PathBuf)> = inputs
         .iter()
         .filter_map(|i| {

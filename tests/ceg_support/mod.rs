@@ -14,6 +14,7 @@ pub const SCALES: [(&str, f64); 3] = [("s1", 1e15), ("s2", 4e15), ("s3", 1.6e16)
 
 /// Writes one synthetic train node: curve.json (and an unrelated sibling output, as the
 /// train kind has) under `root/<name>/`, returning it as an upstream input.
+#[allow(clippy::too_many_arguments)] // one synthetic run's every knob, named at the call
 pub fn train_node(
     root: &Path,
     stage: &str,
