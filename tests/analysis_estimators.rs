@@ -139,7 +139,19 @@ fn scaling_law_recovers_known_multipliers_over_three_scales() {
                 },
             );
             let monotone = MonotoneFit::fit(&flops(&variant), &losses(&variant)).unwrap();
-            let estimate = scaling_law_ceg(&fit, &monotone, opts.max_extrapolation_factor).unwrap();
+            // The anchor: the same scale's baseline run.
+            let baseline = synthetic_curve(
+                "baseline",
+                "s",
+                0,
+                &SyntheticSpec {
+                    final_flops,
+                    ..SyntheticSpec::clean(law, 1.0)
+                },
+            );
+            let anchor = MonotoneFit::fit(&flops(&baseline), &losses(&baseline)).unwrap();
+            let estimate =
+                scaling_law_ceg(&fit, &anchor, &monotone, opts.max_extrapolation_factor).unwrap();
             let error = estimate.ceg / truth - 1.0;
             println!(
                 "scaling_law: truth {truth} at {final_flops:e}: {:.6} ({error:.2e})",
@@ -167,7 +179,9 @@ fn scaling_law_refuses_to_extrapolate_far() {
     // A 10× variant reaches a loss the baseline law only reaches at 10× its largest compute.
     let variant = synthetic_curve("v", "s", 0, &SyntheticSpec::clean(law, 10.0));
     let monotone = MonotoneFit::fit(&flops(&variant), &losses(&variant)).unwrap();
-    let refusal = scaling_law_ceg(&fit, &monotone, opts.max_extrapolation_factor).unwrap_err();
+    let anchor = MonotoneFit::fit(&flops(&baseline), &losses(&baseline)).unwrap();
+    let refusal =
+        scaling_law_ceg(&fit, &anchor, &monotone, opts.max_extrapolation_factor).unwrap_err();
     assert!(
         matches!(refusal, Refusal::ExtrapolationTooFar { max_factor, .. } if max_factor == 4.0),
         "{refusal:?}"

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use cegraph::analysis::bootstrap::BootstrapOptions;
 use cegraph::analysis::dependence::{
     DependenceClass, DependenceOptions, DependencePoint, SlopeIntervalMethod,
     classify_compute_dependence,
 };
+use cegraph::analysis::interval::LogEstimate;
 use cegraph::analysis::paper::reference_law;
 use cegraph::analysis::synthetic::{SyntheticSpec, synthetic_curve};
 use cegraph::analysis::{
@@ -37,14 +37,8 @@ fn runs(
     curves
 }
 
-fn options(resamples: usize) -> AnalysisOptions {
-    AnalysisOptions {
-        bootstrap: BootstrapOptions {
-            resamples,
-            ..BootstrapOptions::default()
-        },
-        ..AnalysisOptions::default()
-    }
+fn options() -> AnalysisOptions {
+    AnalysisOptions::default()
 }
 
 fn ceg(table: &CegTable, variant: &str, scale: &str, estimator: Estimator) -> f64 {
@@ -68,7 +62,7 @@ fn noisy_seeds_intervals_contain_the_truth() {
     curves.extend(runs("half", &seeds, noise, |_| 0.5));
     curves.extend(runs("same", &seeds, noise, |_| 1.0));
     let start = std::time::Instant::now();
-    let table = analyse(&curves, &options(200)).unwrap();
+    let table = analyse(&curves, &options()).unwrap();
     println!("analyse took {:?}", start.elapsed());
     let fit = table.scaling_law.fit.as_ref().unwrap();
     println!(
@@ -81,11 +75,11 @@ fn noisy_seeds_intervals_contain_the_truth() {
             for estimator in [Estimator::Crossing, Estimator::ScalingLaw] {
                 let row = table.row(variant, scale, estimator).unwrap();
                 println!(
-                    "{variant:>6} {scale:>6} {:>11}: {:?} {:?} failed {}",
+                    "{variant:>6} {scale:>6} {:>11}: {:?} {:?} {:?}",
                     estimator.name(),
                     row.ceg,
                     row.interval,
-                    row.failed_resamples
+                    row.verdict
                 );
                 match (row.ceg, row.interval) {
                     (Some(point), Some(interval)) => {
@@ -104,8 +98,7 @@ fn noisy_seeds_intervals_contain_the_truth() {
             }
         }
     }
-    // 18 nominal-95% intervals from 5 seeds; a percentile bootstrap over 5 seeds undercovers a
-    // little, so allow two misses, not more.
+    // 18 nominal-95% Student-t intervals from 5 paired seeds: allow two misses, not more.
     assert!(
         misses.len() <= 2,
         "intervals missing the truth: {misses:#?}"
@@ -116,7 +109,7 @@ fn noisy_seeds_intervals_contain_the_truth() {
 fn one_seed_gives_no_interval_and_says_so() {
     let mut curves = runs("baseline", &[7], 0.0, |_| 1.0);
     curves.extend(runs("double", &[7], 0.0, |_| 2.0));
-    let table = analyse(&curves, &options(100)).unwrap();
+    let table = analyse(&curves, &options()).unwrap();
     for (scale, _) in SCALES {
         for estimator in Estimator::ALL {
             let row = table.row("double", scale, estimator).unwrap();
@@ -147,7 +140,7 @@ fn one_seed_gives_no_interval_and_says_so() {
 fn ceg_json_round_trips_and_csv_has_one_row_per_estimate() {
     let mut curves = runs("baseline", &[1, 2], 0.005, |_| 1.0);
     curves.extend(runs("rope, v2", &[1, 2], 0.005, |_| 1.5));
-    let table = analyse(&curves, &options(50)).unwrap();
+    let table = analyse(&curves, &options()).unwrap();
     let json = table.to_json_pretty().unwrap();
     let back = CegTable::from_json(&json).unwrap();
     assert_eq!(back.rows.len(), table.rows.len());
@@ -167,10 +160,14 @@ fn ceg_json_round_trips_and_csv_has_one_row_per_estimate() {
             .unwrap()
             .ceg
     );
-    assert!(
-        back.rows.iter().all(|r| r.replicates.is_none()),
-        "replicates stay out of ceg.json"
-    );
+    // Two seeds: per-seed CEGs are kept, but no interval (indicative only).
+    for (a, b) in table.rows.iter().zip(&back.rows) {
+        assert_eq!(a.per_seed.len(), b.per_seed.len());
+        assert_eq!(a.verdict, b.verdict);
+    }
+    let row = table.row("rope, v2", "large", Estimator::Crossing).unwrap();
+    assert_eq!(row.per_seed.len(), 2);
+    assert!(row.interval.is_none(), "{row:?}");
 
     let csv = table.to_csv();
     let lines: Vec<&str> = csv.lines().collect();
@@ -206,7 +203,7 @@ fn combined_variant_beside_product_of_components() {
     curves.extend(runs("b", &seeds, noise, |_| 2.0));
     curves.extend(runs("ab", &seeds, noise, |_| 3.0)); // the parts multiply
     curves.extend(runs("ab_overlap", &seeds, noise, |_| 2.1)); // the parts overlap
-    let mut opts = options(100);
+    let mut opts = options();
     opts.combinations =
         BTreeMap::from([("ab".to_string(), vec!["a".to_string(), "b".to_string()])]);
     let table = analyse(&curves, &opts).unwrap();
@@ -248,7 +245,7 @@ fn compute_dependence_end_to_end() {
         1.5 * (4.0f64 / 3.0).powi(i as i32)
     }));
     curves.extend(runs("flat", &seeds, noise, |_| 2.0));
-    let table = analyse(&curves, &options(200)).unwrap();
+    let table = analyse(&curves, &options()).unwrap();
     let entry = |variant: &str, estimator| {
         table
             .compute_dependence
@@ -268,7 +265,7 @@ fn compute_dependence_end_to_end() {
         assert!((grows.result.slope.unwrap() - 0.1249).abs() < 0.03);
         assert_eq!(
             grows.result.interval_method,
-            Some(SlopeIntervalMethod::Bootstrap)
+            Some(SlopeIntervalMethod::Seeds)
         );
         assert_eq!(
             flat.result.class,
@@ -278,20 +275,18 @@ fn compute_dependence_end_to_end() {
     }
 }
 
-fn point(scale: &str, compute: f64, ceg: f64, spread: Option<f64>) -> DependencePoint {
-    // Deterministic replicate spread: ceg · exp(spread · z_r), z_r evenly spread over ±2 and
-    // shuffled differently per scale (a stride coprime with 101), as independent seeds would be.
-    let stride = 1 + 36 * scale.len();
-    let replicates = spread.map(|s| {
-        (0..101)
-            .map(|r| Some(ceg * (s * (((r * stride) % 101) as f64 - 50.0) / 25.0).exp()))
-            .collect()
-    });
+fn point(scale: &str, compute: f64, ceg: f64, standard_error: Option<f64>) -> DependencePoint {
+    // A cell's per-seed summary as 5 paired seeds would give it.
     DependencePoint {
         scale: scale.into(),
         compute,
         ceg,
-        replicates,
+        log_estimate: standard_error.map(|standard_error| LogEstimate {
+            mean: ceg.ln(),
+            standard_error,
+            degrees_of_freedom: 4.0,
+        }),
+        tokens_per_param: None,
     }
 }
 
@@ -369,7 +364,7 @@ fn small_valid() -> Vec<Curve> {
 
 #[test]
 fn no_curves_is_an_error() {
-    let error = analyse(&[], &options(10)).unwrap_err();
+    let error = analyse(&[], &options()).unwrap_err();
     assert!(matches!(error, AnalysisError::NoCurves));
     assert!(error.to_string().contains("nothing to analyse"));
 }
@@ -378,7 +373,7 @@ fn no_curves_is_an_error() {
 fn empty_curve_is_an_error() {
     let mut curves = small_valid();
     curves[3].points.clear();
-    let error = analyse(&curves, &options(10)).unwrap_err();
+    let error = analyse(&curves, &options()).unwrap_err();
     assert!(matches!(error, AnalysisError::EmptyCurve { .. }), "{error}");
     assert!(
         error
@@ -392,7 +387,7 @@ fn empty_curve_is_an_error() {
 fn nan_loss_is_an_error() {
     let mut curves = small_valid();
     curves[0].points[5].val_loss = f64::NAN;
-    let error = analyse(&curves, &options(10)).unwrap_err();
+    let error = analyse(&curves, &options()).unwrap_err();
     assert!(
         matches!(
             error,
@@ -411,7 +406,7 @@ fn nan_loss_is_an_error() {
 fn steps_going_backwards_is_an_error() {
     let mut curves = small_valid();
     curves[0].points[3].step = 1;
-    let error = analyse(&curves, &options(10)).unwrap_err();
+    let error = analyse(&curves, &options()).unwrap_err();
     assert!(
         matches!(
             error,
@@ -431,7 +426,7 @@ fn missing_baseline_is_an_error() {
         .into_iter()
         .filter(|c| c.variant != "baseline")
         .collect();
-    let error = analyse(&curves, &options(10)).unwrap_err();
+    let error = analyse(&curves, &options()).unwrap_err();
     assert!(matches!(error, AnalysisError::MissingBaseline { .. }));
     assert!(
         error
@@ -448,7 +443,7 @@ fn variant_scale_without_baseline_is_an_error() {
         scale: "huge".into(),
         ..curves[4].clone()
     });
-    let error = analyse(&curves, &options(10)).unwrap_err();
+    let error = analyse(&curves, &options()).unwrap_err();
     assert!(
         matches!(error, AnalysisError::ScaleWithoutBaseline { ref scale, .. } if scale == "huge"),
         "{error}"
@@ -468,7 +463,7 @@ fn misaligned_seeds_are_an_error() {
     second_seed.seed = 2;
     second_seed.points.pop();
     curves.push(second_seed);
-    let error = analyse(&curves, &options(10)).unwrap_err();
+    let error = analyse(&curves, &options()).unwrap_err();
     assert!(
         matches!(
             error,
@@ -487,11 +482,11 @@ fn duplicate_run_and_unknown_combination_are_errors() {
     let mut curves = small_valid();
     curves.push(curves[0].clone());
     assert!(matches!(
-        analyse(&curves, &options(10)),
+        analyse(&curves, &options()),
         Err(AnalysisError::DuplicateRun { .. })
     ));
 
-    let mut opts = options(10);
+    let mut opts = options();
     opts.combinations = BTreeMap::from([("combined".to_string(), vec!["rope".to_string()])]);
     let error = analyse(&small_valid(), &opts).unwrap_err();
     assert!(
@@ -506,7 +501,7 @@ fn refusals_are_recorded_not_fatal() {
     // while the table is still produced.
     let mut curves = small_valid();
     curves.extend(runs("leap", &[1], 0.0, |_| 100.0));
-    let table = analyse(&curves, &options(10)).unwrap();
+    let table = analyse(&curves, &options()).unwrap();
     let crossing = table.row("leap", "large", Estimator::Crossing).unwrap();
     assert!(crossing.ceg.is_none());
     assert!(

@@ -100,15 +100,18 @@ fn recovers_known_multipliers_with_intervals_and_deterministic_bytes() {
         std::fs::read(&outs[1]).unwrap(),
         std::fs::read(&outs_b[1]).unwrap()
     );
-    // A different bootstrap seed changes the intervals: the seed is really used.
-    let p2 =
-        params(json!({"bootstrap": 200, "bootstrap_seed": 7, "combinations": {"fast": ["flash"]}}));
+    // The old bootstrap settings are noted as unused; `intervals: false` really turns the
+    // intervals off.
+    assert!(doc.table.notes.iter().any(|n| n.contains("no longer used")));
+    let p2 = params(json!({"intervals": false, "combinations": {"fast": ["flash"]}}));
     let (r, outs_c, _) = run_kind(&FitCeg, "fit", &p2, &inputs, &tmp.path().join("c"));
     r.unwrap();
-    assert_ne!(
-        std::fs::read(&outs[0]).unwrap(),
-        std::fs::read(&outs_c[0]).unwrap()
-    );
+    let without = read_doc(&outs_c[0]);
+    let row = without
+        .table
+        .row("fast", "s3", Estimator::Crossing)
+        .unwrap();
+    assert!(row.interval.is_none() && row.interval_note.as_deref().unwrap().contains("off"));
     let _ = fit_input; // used by the report tests
 }
 
@@ -297,6 +300,10 @@ fn params_are_checked_when_the_pipeline_loads() {
         (json!({"max_extrapolation": 0.5}), "max_extrapolation"),
         (json!({"baselin": "x"}), "baselin"),
         (json!({"min_scales": 1}), "min_scales"),
+        (json!({"tolerance": -0.1}), "tolerance"),
+        (json!({"intervals": "yes"}), "intervals"),
+        (json!({"max_budget_ratio": 0.5}), "max_budget_ratio"),
+        (json!({"max_fit_rmse": 0}), "max_fit_rmse"),
     ];
     for (p, name) in bad {
         let e = FitCeg.check_params(&params(p.clone())).unwrap_err();

@@ -25,10 +25,20 @@ pub struct Curve {
     pub seed: u64,
     /// Training FLOPs per token of this run's model (6N + attention term).
     pub flops_per_token: f64,
+    /// Active non-embedding parameters, when the trainer recorded them: with the tokens
+    /// trained they give the run's tokens-per-parameter budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_embedding_params: Option<f64>,
     pub points: Vec<EvalPoint>,
 }
 
 impl Curve {
+    /// Training tokens per non-embedding parameter at the last eval, when known.
+    pub fn tokens_per_param(&self) -> Option<f64> {
+        let params = self.non_embedding_params.filter(|p| *p > 0.0)?;
+        Some(self.points.last()?.tokens / params)
+    }
+
     pub fn run_id(&self) -> RunId {
         RunId {
             variant: self.variant.clone(),

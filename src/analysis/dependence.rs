@@ -1,20 +1,25 @@
-//! Is a variant's gain compute-dependent? Regress ln CEG on ln C across scales and classify
-//! from the slope (the elasticity of CEG with respect to compute) and its interval.
+//! Is a variant's gain compute-dependent? An equivalence question: regress ln CEG on ln C
+//! across scales and compare the slope's interval with a stated margin m around 0 (default
+//! ±0.05 in ln CEG per e-fold of compute: over 10× compute the CEG moves by at most 12%).
 //!
-//! Classes, checked in this order:
-//! - compute-independent: the whole interval lies within ±`equivalence_margin` (default 0.05:
-//!   over 10× compute the CEG moves by at most 12%);
-//! - compute-dependent: the interval excludes 0 (the sign says whether the gain grows or
-//!   shrinks with compute);
-//! - inconclusive: neither.
+//! - compute-dependent: the interval lies wholly beyond the margin (above m: the gain grows
+//!   with compute; below −m: it shrinks);
+//! - compute-independent: the interval lies wholly within ±m;
+//! - inconclusive: otherwise (a slope whose interval excludes 0 but not the margin is *not*
+//!   called dependent);
+//! - budget mismatch: the scales were trained to tokens-per-parameter budgets more than
+//!   `max_budget_ratio` apart, so a trend across them mixes compute with how far each scale
+//!   trained: no verdict;
+//! - too few scales.
 //!
-//! The interval is the bootstrap percentile interval of the slope when every scale has
-//! bootstrap replicates (seed noise), else the OLS t-interval (scatter around the line,
+//! The slope is the OLS slope through the cells' ln CEGs. Its interval comes from the seeds
+//! when every scale has a per-seed interval (slope = Σ w_s·ȳ_s, variance Σ w_s²·se_s²,
+//! Welch–Satterthwaite degrees of freedom), else from the scatter around the line (OLS t,
 //! n − 2 degrees of freedom: very wide with three scales).
 
 use serde::{Deserialize, Serialize};
 
-use super::bootstrap::{CONFIDENCE_LEVEL, Interval, percentile_interval};
+use super::interval::{CONFIDENCE_LEVEL, Interval, LogEstimate, t_critical};
 
 /// The CEG of one variant at one scale, for the regression.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +28,10 @@ pub struct DependencePoint {
     /// Compute of the scale (the baseline's final FLOPs there).
     pub compute: f64,
     pub ceg: f64,
-    /// Bootstrap replicates, index-aligned across scales; None for a failed replicate.
-    pub replicates: Option<Vec<Option<f64>>>,
+    /// The cell's per-seed ln CEG mean and standard error (None: fewer than three seeds).
+    pub log_estimate: Option<LogEstimate>,
+    /// Training tokens per non-embedding parameter at this scale, when known.
+    pub tokens_per_param: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +39,8 @@ pub struct DependencePoint {
 pub struct DependenceOptions {
     pub equivalence_margin: f64,
     pub min_scales: usize,
+    /// No verdict when tokens/parameter differ by more than this factor between scales.
+    pub max_budget_ratio: f64,
 }
 
 impl Default for DependenceOptions {
@@ -39,6 +48,7 @@ impl Default for DependenceOptions {
         DependenceOptions {
             equivalence_margin: 0.05,
             min_scales: 3,
+            max_budget_ratio: 2.0,
         }
     }
 }
@@ -51,12 +61,15 @@ pub enum DependenceClass {
     Inconclusive,
     /// Fewer scales with an estimate than `min_scales`.
     InsufficientScales,
+    /// Tokens-per-parameter budgets differ too much between scales for a verdict.
+    BudgetMismatch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlopeIntervalMethod {
-    Bootstrap,
+    /// From the per-seed standard errors at each scale (Welch–Satterthwaite).
+    Seeds,
     OlsT,
 }
 
@@ -69,28 +82,12 @@ pub struct DependenceResult {
     pub intercept: Option<f64>,
     pub slope_interval: Option<Interval>,
     pub interval_method: Option<SlopeIntervalMethod>,
-    /// The OLS t-interval, reported even when the bootstrap one was used.
+    /// The OLS t-interval, reported even when the seed one was used.
     pub ols_interval: Option<Interval>,
+    /// Largest over smallest tokens-per-parameter budget across the scales, when known.
+    #[serde(default)]
+    pub budget_ratio: Option<f64>,
     pub reason: String,
-}
-
-/// Two-sided 95% Student-t critical values for 1..=30 degrees of freedom.
-const T_975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-    2.052, 2.048, 2.045, 2.042,
-];
-
-/// The 97.5% Student-t quantile (beyond 30 df, a Cornish–Fisher correction of the normal).
-pub fn t_quantile_975(degrees_of_freedom: usize) -> f64 {
-    match degrees_of_freedom {
-        0 => f64::INFINITY,
-        d if d <= 30 => T_975[d - 1],
-        d => {
-            let z: f64 = 1.959964;
-            z + (z.powi(3) + z) / (4.0 * d as f64)
-        }
-    }
 }
 
 /// Least-squares line y = a + b·x; returns (a, b, standard error of b).
@@ -125,6 +122,55 @@ pub fn ols_line(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     Some((intercept, slope, standard_error))
 }
 
+/// The slope's interval from the seeds: None unless every scale has a per-seed estimate.
+fn seed_slope_interval(x: &[f64], points: &[&DependencePoint], slope: f64) -> Option<Interval> {
+    let estimates: Vec<LogEstimate> = points
+        .iter()
+        .map(|p| p.log_estimate)
+        .collect::<Option<_>>()?;
+    let mean_x = x.iter().sum::<f64>() / x.len() as f64;
+    let sxx: f64 = x.iter().map(|xi| (xi - mean_x).powi(2)).sum();
+    let terms: Vec<(f64, f64)> = x
+        .iter()
+        .zip(&estimates)
+        .map(|(xi, e)| {
+            let w = (xi - mean_x) / sxx;
+            (w * w * e.standard_error.powi(2), e.degrees_of_freedom)
+        })
+        .collect();
+    let variance: f64 = terms.iter().map(|(v, _)| v).sum();
+    let denominator: f64 = terms.iter().map(|(v, df)| v * v / df).sum();
+    let degrees_of_freedom = if denominator > 0.0 {
+        variance * variance / denominator
+    } else {
+        terms
+            .iter()
+            .map(|(_, df)| *df)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let half = t_critical(CONFIDENCE_LEVEL, degrees_of_freedom) * variance.sqrt();
+    Some(Interval {
+        low: slope - half,
+        high: slope + half,
+        level: CONFIDENCE_LEVEL,
+    })
+}
+
+/// Largest over smallest budget, and the scales whose budget is unknown.
+fn budget_ratio(points: &[&DependencePoint]) -> (Option<f64>, Vec<String>) {
+    let unknown: Vec<String> = points
+        .iter()
+        .filter(|p| p.tokens_per_param.filter(|b| *b > 0.0).is_none())
+        .map(|p| p.scale.clone())
+        .collect();
+    let budgets: Vec<f64> = points.iter().filter_map(|p| p.tokens_per_param).collect();
+    let ratio = (unknown.is_empty() && !budgets.is_empty()).then(|| {
+        budgets.iter().copied().fold(0.0, f64::max)
+            / budgets.iter().copied().fold(f64::INFINITY, f64::min)
+    });
+    (ratio, unknown)
+}
+
 /// Classifies one variant's CEG-versus-compute relation.
 pub fn classify_compute_dependence(
     points: &[DependencePoint],
@@ -139,6 +185,7 @@ pub fn classify_compute_dependence(
     distinct_compute.sort_by(f64::total_cmp);
     distinct_compute.dedup();
     let needed = opts.min_scales.max(2);
+    let (ratio, unknown_budgets) = budget_ratio(&usable);
     let mut result = DependenceResult {
         class: DependenceClass::InsufficientScales,
         scales,
@@ -147,6 +194,7 @@ pub fn classify_compute_dependence(
         slope_interval: None,
         interval_method: None,
         ols_interval: None,
+        budget_ratio: ratio,
         reason: String::new(),
     };
     if distinct_compute.len() < needed {
@@ -161,40 +209,17 @@ pub fn classify_compute_dependence(
     let (intercept, slope, standard_error) = ols_line(&x, &y).expect("distinct compute values");
     result.slope = Some(slope);
     result.intercept = Some(intercept);
-    let t = t_quantile_975(usable.len() - 2);
-    result.ols_interval = Some(Interval {
+    let t = t_critical(CONFIDENCE_LEVEL, (usable.len() - 2) as f64);
+    let ols_interval = Interval {
         low: slope - t * standard_error,
         high: slope + t * standard_error,
         level: CONFIDENCE_LEVEL,
-    });
-
-    // Slope per bootstrap replicate, where every scale has that replicate.
-    let bootstrap_slopes: Option<Vec<f64>> = usable
-        .iter()
-        .map(|p| p.replicates.as_ref().map(Vec::len))
-        .collect::<Option<Vec<usize>>>()
-        .and_then(|lengths| {
-            let replicates = *lengths.iter().min()?;
-            let slopes: Vec<f64> = (0..replicates)
-                .filter_map(|r| {
-                    let ys: Option<Vec<f64>> = usable
-                        .iter()
-                        .map(|p| p.replicates.as_ref()?[r].filter(|c| *c > 0.0).map(f64::ln))
-                        .collect();
-                    ols_line(&x, &ys?).map(|(_, b, _)| b)
-                })
-                .collect();
-            // At least half the replicates must give a slope for the interval to mean much.
-            (slopes.len() * 2 >= replicates && slopes.len() >= 2).then_some(slopes)
-        });
-    let (interval, method) =
-        match bootstrap_slopes.and_then(|s| percentile_interval(&s, CONFIDENCE_LEVEL)) {
-            Some(interval) => (interval, SlopeIntervalMethod::Bootstrap),
-            None => (
-                result.ols_interval.expect("set above"),
-                SlopeIntervalMethod::OlsT,
-            ),
-        };
+    };
+    result.ols_interval = Some(ols_interval);
+    let (interval, method) = match seed_slope_interval(&x, &usable, slope) {
+        Some(interval) => (interval, SlopeIntervalMethod::Seeds),
+        None => (ols_interval, SlopeIntervalMethod::OlsT),
+    };
     result.slope_interval = Some(interval);
     result.interval_method = Some(method);
 
@@ -204,7 +229,7 @@ pub fn classify_compute_dependence(
         interval.low,
         interval.high,
         match method {
-            SlopeIntervalMethod::Bootstrap => "bootstrap over seeds",
+            SlopeIntervalMethod::Seeds => "from the seeds at each scale",
             SlopeIntervalMethod::OlsT => "OLS t-interval",
         }
     );
@@ -213,22 +238,35 @@ pub fn classify_compute_dependence(
             DependenceClass::ComputeIndependent,
             format!("{described} lies within ±{margin}: the gain does not change with compute"),
         )
-    } else if interval.low > 0.0 {
+    } else if interval.low > margin {
         (
             DependenceClass::ComputeDependent,
-            format!("{described} is above 0: the gain grows with compute"),
+            format!("{described} lies above +{margin}: the gain grows with compute"),
         )
-    } else if interval.high < 0.0 {
+    } else if interval.high < -margin {
         (
             DependenceClass::ComputeDependent,
-            format!("{described} is below 0: the gain shrinks with compute"),
+            format!("{described} lies below −{margin}: the gain shrinks with compute"),
         )
     } else {
         (
             DependenceClass::Inconclusive,
-            format!("{described} includes 0 but reaches beyond ±{margin}"),
+            format!("{described} neither lies within ±{margin} nor clears it"),
         )
     };
+    if let Some(ratio) = ratio.filter(|r| *r > opts.max_budget_ratio) {
+        result.class = DependenceClass::BudgetMismatch;
+        result.reason = format!(
+            "tokens per parameter differ {ratio:.1}× between scales (allowed {}×): a trend \
+             across them mixes compute with how far each scale trained, so no verdict ({described})",
+            opts.max_budget_ratio
+        );
+    } else if !unknown_budgets.is_empty() {
+        result.reason.push_str(&format!(
+            "; tokens per parameter unknown at {}: training budgets not checked",
+            unknown_budgets.join(", ")
+        ));
+    }
     result
 }
 
@@ -240,11 +278,5 @@ mod tests {
     fn ols_recovers_an_exact_line() {
         let (a, b, se) = ols_line(&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]).unwrap();
         assert!((a - 1.0).abs() < 1e-12 && (b - 2.0).abs() < 1e-12 && se.abs() < 1e-12);
-    }
-
-    #[test]
-    fn t_quantiles() {
-        assert_eq!(t_quantile_975(1), 12.706);
-        assert!((t_quantile_975(200) - 1.972).abs() < 0.002);
     }
 }

@@ -159,4 +159,6 @@ pub enum Refusal {
     },
     #[error("the scaling-law fit failed: {reason}")]
     FitFailed { reason: String },
+    #[error("the scaling-law fit is too poor to read a CEG from: {reasons}")]
+    PoorFit { reasons: String },
 }

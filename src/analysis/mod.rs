@@ -5,21 +5,27 @@
 //! - [`crossing`]: interpolated crossings in FLOPs on lag-free monotone fits;
 //! - [`scaling_law`]: the baseline's fitted L(C) = E + A·C^(−α), inverted at the variant's loss.
 //!
-//! [`table::analyse`] runs them all, with bootstrap intervals over seeds, the
-//! compute-dependence test ([`dependence`]) and combined-versus-product comparisons, and
-//! returns the [`CegTable`] written as ceg.json / ceg.csv.
+//! [`table::analyse`] runs them all per cell ([`cell`]) with Student-t intervals over paired
+//! seeds ([`interval`]) and one verdict per cell ([`verdict`]), the compute-dependence test
+//! ([`dependence`]) and combined-versus-product comparisons ([`combined`]), and returns the
+//! [`CegTable`] written as ceg.json / ceg.csv.
 
-pub mod bootstrap;
+pub mod cell;
+pub mod combined;
 pub mod crossing;
 pub mod curve;
 pub mod dependence;
 pub mod error;
+pub mod interval;
 pub mod paper;
 pub mod scaling_law;
 pub mod smoothing;
+pub mod streams;
 pub mod synthetic;
 pub mod table;
+pub mod verdict;
 
+pub use combined::combined_vs_product;
 pub use curve::{Curve, EvalPoint};
 pub use error::{AnalysisError, Refusal};
-pub use table::{AnalysisOptions, CegRow, CegTable, Estimator, analyse, combined_vs_product};
+pub use table::{AnalysisOptions, CegRow, CegTable, Estimator, analyse};

@@ -8,6 +8,13 @@
 //! (1.345 × robust sigma from the MAD) for stage two, solved by iteratively reweighted least
 //! squares, so a few bad evals cannot drag the fit. E is kept ≥ 0 and B > 0. C_ref (the
 //! geometric mean of the fitted compute) keeps the numbers well scaled.
+//!
+//! Reading a CEG off the law: the variant's final loss is inverted *relative to its own
+//! scale's baseline* — the baseline's measured final (compute, loss) is the anchor and the law
+//! only supplies the shape between the two losses — so a baseline that happens to sit above or
+//! below the pooled law at one scale does not show up as a gain (flash, identical maths, reads
+//! 1). A fit whose irreducible loss sits at its bound, whose exponent sits at the edge of its
+//! range, or whose RMSE exceeds `max_rmse` is reported but not used ([`ScalingLawFit::problems`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +61,8 @@ pub struct ScalingLawOptions {
     pub exponent_grid_points: usize,
     /// Huber threshold in units of the robust residual sigma.
     pub huber_k: f64,
+    /// A fit with a larger RMSE (nats) is too poor to read CEGs from.
+    pub max_rmse: f64,
 }
 
 impl Default for ScalingLawOptions {
@@ -65,6 +74,7 @@ impl Default for ScalingLawOptions {
             exponent_max: 3.0,
             exponent_grid_points: 40,
             huber_k: 1.345,
+            max_rmse: 0.05,
         }
     }
 }
@@ -104,6 +114,9 @@ pub struct ScalingLawFit {
     pub refined_exponents: Vec<f64>,
     /// True when the best α lies at the edge of the searched range: treat the fit with care.
     pub exponent_at_search_boundary: bool,
+    /// True when E was held at its lower bound 0: the data do not constrain the asymptote.
+    #[serde(default)]
+    pub irreducible_at_bound: bool,
     pub residuals: Vec<FitResidual>,
 }
 
@@ -406,11 +419,37 @@ pub fn fit_scaling_law(
         exponent_at_search_boundary: (log_alpha - opts.exponent_min.ln()).abs()
             < boundary_tolerance
             || (log_alpha - opts.exponent_max.ln()).abs() < boundary_tolerance,
+        // Within a micro-nat of 0 counts as at the bound: the asymptote is not constrained.
+        irreducible_at_bound: solve.irreducible <= 1e-6,
         residuals,
     })
 }
 
 impl ScalingLawFit {
+    /// Why this fit is too poor to read CEGs from (empty: usable).
+    pub fn problems(&self, max_rmse: f64) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.irreducible_at_bound {
+            problems.push(
+                "the irreducible loss E sits at its bound 0 (the data do not constrain it)"
+                    .to_string(),
+            );
+        }
+        if self.exponent_at_search_boundary {
+            problems.push(format!(
+                "the exponent α = {:.4} sits at the edge of its search range",
+                self.law.exponent
+            ));
+        }
+        if self.rmse > max_rmse {
+            problems.push(format!(
+                "RMSE {:.4} nats exceeds the allowed {max_rmse} (largest residual {:.4})",
+                self.rmse, self.max_abs_residual
+            ));
+        }
+        problems
+    }
+
     /// The baseline compute the fitted law needs to reach `loss`, refusing beyond the
     /// allowed extrapolation.
     pub fn baseline_compute_for_loss(
@@ -425,6 +464,16 @@ impl ScalingLawFit {
                 loss,
                 irreducible: self.law.irreducible,
             })?;
+        self.check_extrapolation(required, max_extrapolation_factor)?;
+        Ok(required)
+    }
+
+    /// Refuses a baseline compute further outside the fitted range than the factor allows.
+    pub fn check_extrapolation(
+        &self,
+        required: f64,
+        max_extrapolation_factor: f64,
+    ) -> Result<(), Refusal> {
         let factor = max_extrapolation_factor.max(1.0);
         if !(required >= self.fitted_min_compute / factor
             && required <= self.fitted_max_compute * factor)
@@ -436,7 +485,7 @@ impl ScalingLawFit {
                 max_factor: factor,
             });
         }
-        Ok(required)
+        Ok(())
     }
 }
 
@@ -448,24 +497,44 @@ pub struct ScalingLawEstimate {
     pub variant_loss: f64,
     /// Where that loss sits (centre of the fit's last block), FLOPs.
     pub variant_compute: f64,
-    /// The baseline compute the law needs for that loss.
+    /// The anchor: the same scale's baseline final loss and its compute.
+    #[serde(default)]
+    pub baseline_loss: f64,
+    #[serde(default)]
+    pub baseline_final_compute: f64,
+    /// The baseline compute needed for the variant's loss: the anchor moved along the law.
     pub baseline_compute: f64,
 }
 
-/// CEG = C_baseline(L_variant_final) / C_variant_final.
+/// CEG = C_baseline(L_variant) / C_variant, with C_baseline(L_variant) =
+/// C_baseline_final · C_law(L_variant) / C_law(L_baseline_final): the variant is inverted
+/// relative to its own scale's baseline, not to the law's prediction there.
 pub fn scaling_law_ceg(
     fit: &ScalingLawFit,
+    baseline: &MonotoneFit,
     variant: &MonotoneFit,
     max_extrapolation_factor: f64,
 ) -> Result<ScalingLawEstimate, Refusal> {
-    let variant_loss = variant.final_loss();
-    let variant_compute = variant.final_compute();
-    let baseline_compute = fit.baseline_compute_for_loss(variant_loss, max_extrapolation_factor)?;
+    let (variant_loss, variant_compute) = (variant.final_loss(), variant.final_compute());
+    let (baseline_loss, baseline_final_compute) = (baseline.final_loss(), baseline.final_compute());
+    let law_compute = |loss: f64| {
+        fit.law
+            .compute_for_loss(loss)
+            .ok_or(Refusal::BelowIrreducibleLoss {
+                loss,
+                irreducible: fit.law.irreducible,
+            })
+    };
+    let shift = law_compute(variant_loss)? / law_compute(baseline_loss)?;
+    let required = baseline_final_compute * shift;
+    fit.check_extrapolation(required, max_extrapolation_factor)?;
     Ok(ScalingLawEstimate {
-        ceg: baseline_compute / variant_compute,
+        ceg: required / variant_compute,
         variant_loss,
         variant_compute,
-        baseline_compute,
+        baseline_loss,
+        baseline_final_compute,
+        baseline_compute: required,
     })
 }
 

@@ -1,9 +1,9 @@
 //! Synthetic curves with a known compute multiplier: the ground truth the estimators are
 //! tested against, and what the paper-bias measurement runs on.
 
-use super::bootstrap::{SplitMix64, stream_seed};
 use super::curve::{Curve, EvalPoint};
 use super::scaling_law::PowerLaw;
+use super::streams::{SplitMix64, stream_seed};
 
 /// How to draw one synthetic run.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,11 @@ pub struct SyntheticSpec {
     pub steps_per_eval: u64,
     /// Standard deviation of i.i.d. Gaussian noise added to each eval's loss.
     pub noise_sd: f64,
+    /// Seed-to-seed efficiency: each run's compute multiplier is scaled by exp(sd · z), one z
+    /// per run, so seeds differ persistently (as different inits do), not only per eval.
+    pub run_efficiency_sd: f64,
+    /// Recorded in the curve (tokens-per-parameter budget); None leaves it unknown.
+    pub non_embedding_params: Option<f64>,
 }
 
 impl SyntheticSpec {
@@ -32,6 +37,8 @@ impl SyntheticSpec {
             flops_per_token: 1e9,
             steps_per_eval: 500,
             noise_sd: 0.0,
+            run_efficiency_sd: 0.0,
+            non_embedding_params: None,
         }
     }
 }
@@ -40,6 +47,12 @@ impl SyntheticSpec {
 pub fn synthetic_curve(variant: &str, scale: &str, seed: u64, spec: &SyntheticSpec) -> Curve {
     let mut rng = SplitMix64::new(stream_seed(seed, &["synthetic", variant, scale], 0));
     let n = spec.eval_points;
+    let efficiency = if spec.run_efficiency_sd > 0.0 {
+        let mut run_rng = SplitMix64::new(stream_seed(seed, &["efficiency", variant, scale], 0));
+        (spec.run_efficiency_sd * run_rng.normal()).exp()
+    } else {
+        1.0
+    };
     let points = (1..=n)
         .map(|k| {
             let flops = spec.final_flops * k as f64 / n as f64;
@@ -52,7 +65,7 @@ pub fn synthetic_curve(variant: &str, scale: &str, seed: u64, spec: &SyntheticSp
                 step: k as u64 * spec.steps_per_eval,
                 tokens: flops / spec.flops_per_token,
                 flops,
-                val_loss: spec.law.loss(spec.compute_multiplier * flops) + noise,
+                val_loss: spec.law.loss(efficiency * spec.compute_multiplier * flops) + noise,
             }
         })
         .collect();
@@ -61,6 +74,7 @@ pub fn synthetic_curve(variant: &str, scale: &str, seed: u64, spec: &SyntheticSp
         scale: scale.into(),
         seed,
         flops_per_token: spec.flops_per_token,
+        non_embedding_params: spec.non_embedding_params,
         points,
     }
 }

@@ -1,41 +1,38 @@
-//! The CEG table: every estimator for every variant × scale, with intervals, the scaling-law
-//! fit, the compute-dependence classification and combined-versus-product comparisons.
-//! Serialises to ceg.json; [`CegTable::write_csv`] writes ceg.csv.
+//! The CEG table: every estimator for every variant × scale, with intervals, verdicts, the
+//! scaling-law fit, the compute-dependence classification and combined-versus-product
+//! comparisons. Serialises to ceg.json; [`CegTable::write_csv`] writes ceg.csv.
 //!
-//! Seeds: each estimate is computed on the seed-mean curve of the variant and of the
-//! baseline. Intervals come from a percentile bootstrap over seeds: when the variant and the
-//! baseline have the same seed ids (same init and data order per seed) the seeds are
-//! resampled as pairs, otherwise independently. Replicate r of the baseline at a scale is the
-//! same resample for every variant and for the scaling-law fit, so products and slopes over
-//! replicates are coherent.
+//! Seeds: each cell is estimated on the seed-mean curves and per paired seed (seed k of the
+//! variant against seed k of the baseline); the per-seed log CEGs give the standard error of
+//! its Student-t interval ([`super::cell`], [`super::interval`]); [`super::verdict`] turns it into the cell's verdict,
+//! and Holm's adjustment over the variants × scales of each estimator says which claims
+//! survive multiple comparison.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::bootstrap::{
-    BootstrapOptions, CONFIDENCE_LEVEL, Interval, percentile_interval, resample_indices,
-    stream_seed,
-};
-use super::crossing::{CrossingEstimate, crossing_ceg};
+use super::cell::{CellInputs, LawForCells, reference_rows, variant_rows};
+pub use super::combined::CombinedComparison;
+use super::combined::combined_vs_product;
+use super::crossing::CrossingEstimate;
 use super::curve::{Curve, MeanCurve, check_aligned};
 use super::dependence::{
     DependenceOptions, DependencePoint, DependenceResult, classify_compute_dependence,
 };
 use super::error::{AnalysisError, Refusal};
+use super::interval::{CONFIDENCE_LEVEL, Interval, LogEstimate, holm_adjust};
 use super::paper::{
-    PaperBias, PaperEstimate, paper_bias_on_law, paper_bias_reference, paper_ceg_on_grid,
-    reference_law,
+    PaperBias, PaperEstimate, paper_bias_on_law, paper_bias_reference, reference_law,
 };
 use super::scaling_law::{
     PowerLaw, ScalingLawEstimate, ScalingLawFit, ScalingLawOptions, fit_points_from_curves,
-    fit_scaling_law, scaling_law_ceg,
+    fit_scaling_law,
 };
-use super::smoothing::MonotoneFit;
+use super::verdict::{CellVerdict, DEFAULT_TOLERANCE, HolmSummary, holm_alpha};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,7 +60,10 @@ impl Estimator {
 pub struct AnalysisOptions {
     /// The variant every CEG is measured against.
     pub baseline: String,
-    pub bootstrap: BootstrapOptions,
+    /// Per-seed Student-t intervals (false: point estimates only, every cell indicative).
+    pub intervals: bool,
+    /// ln CEG below which a difference is "no measurable difference" ([`super::verdict`]).
+    pub tolerance: f64,
     pub scaling_law: ScalingLawOptions,
     pub dependence: DependenceOptions,
     /// Combined variant → its component variants, e.g. "combined" → [flash, rope, layernorm].
@@ -74,21 +74,13 @@ impl Default for AnalysisOptions {
     fn default() -> Self {
         AnalysisOptions {
             baseline: "baseline".into(),
-            bootstrap: BootstrapOptions::default(),
+            intervals: true,
+            tolerance: DEFAULT_TOLERANCE,
             scaling_law: ScalingLawOptions::default(),
             dependence: DependenceOptions::default(),
             combinations: BTreeMap::new(),
         }
     }
-}
-
-/// How seeds were resampled for an interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resampling {
-    /// Same seed ids for variant and baseline: resampled together.
-    Paired,
-    Independent,
 }
 
 /// What an estimate was computed from.
@@ -116,18 +108,32 @@ pub struct CegRow {
     pub ceg: Option<f64>,
     /// The paper's auxiliary CEG (the variant never reached the baseline's final loss).
     pub auxiliary: bool,
+    /// Student-t interval around `ceg` (log units, standard error from the paired per-seed log
+    /// CEGs), mapped back to CEG; 3+ paired seeds.
     pub interval: Option<Interval>,
     /// Why there is no interval, or a caveat about it.
     pub interval_note: Option<String>,
-    pub resampling: Option<Resampling>,
-    /// Bootstrap replicates that could not be estimated.
-    pub failed_resamples: usize,
+    /// Per paired seed (aligned with `seeds`): that seed's CEG, None where it was refused.
+    /// Empty when the seeds were not estimated one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_seed: Vec<Option<f64>>,
+    /// Mean, standard error and degrees of freedom of the per-seed log CEGs.
+    #[serde(default)]
+    pub log_estimate: Option<LogEstimate>,
+    /// The one verdict the report's text and colours both read.
+    #[serde(default = "refused")]
+    pub verdict: CellVerdict,
+    /// p-value of "|ln CEG| ≤ tolerance", and Holm-adjusted over this estimator's cells.
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    #[serde(default)]
+    pub holm_p_value: Option<f64>,
     pub detail: Option<EstimateDetail>,
     pub refusal: Option<Refusal>,
-    /// Bootstrap replicates (index r is the same baseline resample in every row of a scale);
-    /// kept in memory for products and slopes, not written to ceg.json.
-    #[serde(skip)]
-    pub replicates: Option<Vec<Option<f64>>>,
+}
+
+fn refused() -> CellVerdict {
+    CellVerdict::Refused
 }
 
 /// Per scale: its compute and the paper estimator's bias on synthetic curves with this
@@ -139,6 +145,10 @@ pub struct ScaleSummary {
     pub baseline_final_tokens: f64,
     pub baseline_eval_points: usize,
     pub baseline_seeds: Vec<u64>,
+    /// Training tokens per non-embedding parameter of the baseline here (seed mean), when the
+    /// curves record their parameter count.
+    #[serde(default)]
+    pub tokens_per_param: Option<f64>,
     /// The paper estimator on law(C) vs law(2C) sampled at this scale's positive-compute
     /// eval points (law: the fitted baseline law if there is one, else the reference law).
     pub paper_bias_at_2x: Option<PaperBias>,
@@ -148,9 +158,9 @@ pub struct ScaleSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingLawSection {
     pub fit: Option<ScalingLawFit>,
+    /// Why the estimator is not used: the fit failed, or it is too poor (then `fit` is kept
+    /// so the reader can see it).
     pub refusal: Option<Refusal>,
-    /// Bootstrap refits that failed.
-    pub failed_refits: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,23 +169,6 @@ pub struct DependenceEntry {
     pub estimator: Estimator,
     #[serde(flatten)]
     pub result: DependenceResult,
-}
-
-/// A combined variant's measured CEG beside the product of its components' CEGs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CombinedComparison {
-    pub combined: String,
-    pub components: Vec<String>,
-    pub scale: String,
-    pub estimator: Estimator,
-    pub measured: Option<f64>,
-    pub measured_interval: Option<Interval>,
-    pub product: Option<f64>,
-    pub product_interval: Option<Interval>,
-    /// measured / product: above 1 the parts help each other, below 1 they overlap.
-    pub ratio: Option<f64>,
-    pub ratio_interval: Option<Interval>,
-    pub note: Option<String>,
 }
 
 /// ceg.json.
@@ -193,6 +186,9 @@ pub struct CegTable {
     pub scaling_law: ScalingLawSection,
     pub compute_dependence: Vec<DependenceEntry>,
     pub combined: Vec<CombinedComparison>,
+    /// Holm's adjustment over the variants × scales of each estimator.
+    #[serde(default)]
+    pub multiple_comparisons: Vec<HolmSummary>,
     /// The paper estimator on the reference law with 40 evals at true CEG 2.0 and 0.5.
     pub paper_bias_reference: Vec<PaperBias>,
     pub notes: Vec<String>,
@@ -200,7 +196,8 @@ pub struct CegTable {
 
 type Group<'a> = Vec<&'a Curve>;
 
-fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+/// Comma-separated names, for error messages.
+pub(crate) fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     names
         .into_iter()
         .map(|n| n.as_ref().to_string())
@@ -208,61 +205,31 @@ fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
         .join(", ")
 }
 
-/// Seed-mean curve of `group` resampled at `indices`.
-fn resampled_mean(group: &Group<'_>, indices: &[usize]) -> MeanCurve {
-    let picked: Vec<&Curve> = indices.iter().map(|&i| group[i]).collect();
-    MeanCurve::from_curves(&picked)
-}
-
-/// All three estimates on one (baseline, variant) pair of mean curves.
-fn estimate_all(
-    baseline: &MeanCurve,
-    variant: &MeanCurve,
-    fit: Option<&Result<ScalingLawFit, Refusal>>,
-    opts: &ScalingLawOptions,
-) -> [Result<(f64, bool, EstimateDetail), Refusal>; 3] {
-    let paper = paper_ceg_on_grid(
-        &baseline.steps,
-        &baseline.loss,
-        &variant.steps,
-        &variant.loss,
-    )
-    .map(|e| (e.ceg, e.auxiliary, EstimateDetail::Paper(e)));
-    let baseline_fit = MonotoneFit::fit(&baseline.flops, &baseline.loss);
-    let variant_fit = MonotoneFit::fit(&variant.flops, &variant.loss);
-    let crossing = match (&baseline_fit, &variant_fit) {
-        (Ok(b), Ok(v)) => crossing_ceg(b, v).map(|e| (e.ceg, false, EstimateDetail::Crossing(e))),
-        (Err(r), _) | (_, Err(r)) => Err(r.clone()),
-    };
-    let scaling = match (fit, &variant_fit) {
-        (Some(Ok(fit)), Ok(v)) => scaling_law_ceg(fit, v, opts.max_extrapolation_factor)
-            .map(|e| (e.ceg, false, EstimateDetail::ScalingLaw(e))),
-        (Some(Err(r)), _) | (_, Err(r)) => Err(r.clone()),
-        (None, _) => Err(Refusal::FitFailed {
-            reason: "no baseline fit for this resample".into(),
-        }),
-    };
-    [paper, crossing, scaling]
-}
-
-/// Builds the CEG table from all curves.
-pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, AnalysisError> {
-    if curves.is_empty() {
-        return Err(AnalysisError::NoCurves);
-    }
-    if !(0.0..1.0).contains(&opts.scaling_law.skip_initial_fraction) {
-        return Err(AnalysisError::InvalidOption(format!(
+fn check_options(opts: &AnalysisOptions) -> Result<(), AnalysisError> {
+    let invalid = |message: String| Err(AnalysisError::InvalidOption(message));
+    let law = &opts.scaling_law;
+    if !(0.0..1.0).contains(&law.skip_initial_fraction) {
+        return invalid(format!(
             "scaling_law.skip_initial_fraction must be in [0, 1), got {}",
-            opts.scaling_law.skip_initial_fraction
-        )));
-    }
-    if !(opts.scaling_law.exponent_min > 0.0
-        && opts.scaling_law.exponent_max > opts.scaling_law.exponent_min)
-    {
-        return Err(AnalysisError::InvalidOption(
-            "scaling_law exponent range must satisfy 0 < exponent_min < exponent_max".into(),
+            law.skip_initial_fraction
         ));
     }
+    if !(law.exponent_min > 0.0 && law.exponent_max > law.exponent_min) {
+        return invalid(
+            "scaling_law exponent range must satisfy 0 < exponent_min < exponent_max".into(),
+        );
+    }
+    if !(opts.tolerance.is_finite() && opts.tolerance >= 0.0) {
+        return invalid(format!(
+            "tolerance must be a non-negative ln CEG, got {}",
+            opts.tolerance
+        ));
+    }
+    Ok(())
+}
+
+/// Validated curves grouped by (variant, scale), seeds in order.
+fn group_curves(curves: &[Curve]) -> Result<BTreeMap<(String, String), Group<'_>>, AnalysisError> {
     let mut groups: BTreeMap<(String, String), Group<'_>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for curve in curves {
@@ -281,6 +248,15 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
         group.sort_by_key(|c| c.seed);
         check_aligned(group)?;
     }
+    Ok(groups)
+}
+
+/// The baseline's groups by scale; errors when the baseline, a scale's baseline or a
+/// combination's variant is missing.
+fn baseline_groups<'g, 'c>(
+    groups: &'g BTreeMap<(String, String), Group<'c>>,
+    opts: &AnalysisOptions,
+) -> Result<BTreeMap<&'g str, &'g Group<'c>>, AnalysisError> {
     let variant_names: BTreeSet<&str> = groups.keys().map(|(v, _)| v.as_str()).collect();
     let baseline = opts.baseline.as_str();
     if !variant_names.contains(baseline) {
@@ -289,18 +265,18 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
             present: list(&variant_names),
         });
     }
-    let baseline_groups: BTreeMap<&str, &Group<'_>> = groups
+    let by_scale: BTreeMap<&str, &Group<'_>> = groups
         .iter()
         .filter(|((v, _), _)| v == baseline)
         .map(|((_, s), g)| (s.as_str(), g))
         .collect();
     for (variant, scale) in groups.keys() {
-        if !baseline_groups.contains_key(scale.as_str()) {
+        if !by_scale.contains_key(scale.as_str()) {
             return Err(AnalysisError::ScaleWithoutBaseline {
                 variant: variant.clone(),
                 scale: scale.clone(),
                 baseline: baseline.into(),
-                baseline_scales: list(baseline_groups.keys()),
+                baseline_scales: list(by_scale.keys()),
             });
         }
     }
@@ -314,6 +290,148 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
             }
         }
     }
+    Ok(by_scale)
+}
+
+/// The law the cells read from: the fit, unless it failed or is too poor.
+fn law_for_cells<'a>(
+    fit: &'a Result<ScalingLawFit, Refusal>,
+    opts: &ScalingLawOptions,
+) -> LawForCells<'a> {
+    let fit = fit.as_ref().map_err(Clone::clone)?;
+    let problems = fit.problems(opts.max_rmse);
+    if problems.is_empty() {
+        Ok(fit)
+    } else {
+        Err(Refusal::PoorFit {
+            reasons: problems.join("; "),
+        })
+    }
+}
+
+/// Holm-adjusts each estimator's p-values over its variants × scales and summarises.
+fn adjust_for_multiple_comparisons(rows: &mut [CegRow]) -> Vec<HolmSummary> {
+    let mut summaries = Vec::new();
+    for estimator in Estimator::ALL {
+        let tested: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].estimator == estimator && rows[i].p_value.is_some())
+            .collect();
+        if tested.is_empty() {
+            continue;
+        }
+        let p: Vec<f64> = tested
+            .iter()
+            .map(|&i| rows[i].p_value.unwrap_or(1.0))
+            .collect();
+        for (&i, adjusted) in tested.iter().zip(holm_adjust(&p)) {
+            rows[i].holm_p_value = Some(adjusted);
+        }
+        let claims: Vec<&CegRow> = tested
+            .iter()
+            .map(|&i| &rows[i])
+            .filter(|r| r.verdict.is_claim())
+            .collect();
+        let not_surviving: Vec<String> = claims
+            .iter()
+            .filter(|r| r.holm_p_value.is_none_or(|p| p >= holm_alpha()))
+            .map(|r| format!("{} @ {}", r.variant, r.scale))
+            .collect();
+        summaries.push(HolmSummary {
+            estimator: estimator.name().to_string(),
+            tested: tested.len(),
+            claims: claims.len(),
+            claims_surviving: claims.len() - not_surviving.len(),
+            not_surviving,
+        });
+    }
+    summaries
+}
+
+fn scale_summary(scale: &str, mean: &MeanCurve, group: &Group<'_>, law: &PowerLaw) -> ScaleSummary {
+    let grid: Vec<f64> = mean.flops.iter().copied().filter(|&c| c > 0.0).collect();
+    let per_run = |f: &dyn Fn(&Curve) -> Option<f64>| -> Option<f64> {
+        let values: Option<Vec<f64>> = group.iter().map(|c| f(c)).collect();
+        values.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    ScaleSummary {
+        scale: scale.to_string(),
+        baseline_final_flops: mean.final_flops(),
+        baseline_final_tokens: per_run(&|c| Some(c.points.last().map_or(0.0, |p| p.tokens)))
+            .unwrap_or(0.0),
+        baseline_eval_points: mean.loss.len(),
+        baseline_seeds: group.iter().map(|c| c.seed).collect(),
+        tokens_per_param: per_run(&|c| c.tokens_per_param()),
+        paper_bias_at_2x: paper_bias_on_law(law, &grid, 2.0).ok(),
+        paper_bias_law: *law,
+    }
+}
+
+fn dependence_entries(
+    rows: &[CegRow],
+    variants: &[String],
+    scales: &[ScaleSummary],
+    opts: &DependenceOptions,
+) -> Vec<DependenceEntry> {
+    let budget = |scale: &str| {
+        scales
+            .iter()
+            .find(|s| s.scale == scale)
+            .and_then(|s| s.tokens_per_param)
+    };
+    let mut entries = Vec::new();
+    for variant in variants.iter().skip(1) {
+        for estimator in Estimator::ALL {
+            let points: Vec<DependencePoint> = rows
+                .iter()
+                .filter(|r| &r.variant == variant && r.estimator == estimator)
+                .filter_map(|r| {
+                    Some(DependencePoint {
+                        scale: r.scale.clone(),
+                        compute: r.compute,
+                        ceg: r.ceg?,
+                        log_estimate: r.interval.and(r.log_estimate),
+                        tokens_per_param: budget(&r.scale),
+                    })
+                })
+                .collect();
+            entries.push(DependenceEntry {
+                variant: variant.clone(),
+                estimator,
+                result: classify_compute_dependence(&points, opts),
+            });
+        }
+    }
+    entries
+}
+
+fn method_notes() -> Vec<String> {
+    vec![
+        "paper: the authors' estimator (adaptive trailing 8-point mean, eval index + 1 as \
+         compute), per seed; biased toward 1 (its bias is measured on synthetic curves)"
+            .into(),
+        "crossing: lag-free monotone fit, log-linear interpolation in FLOPs, at the lowest \
+         loss both runs reach"
+            .into(),
+        "scaling_law: baseline law L(C) = E + A·C^(−α) fitted over all baseline scales; each \
+         variant's final loss is inverted relative to its own scale's baseline final loss (the \
+         law supplies only the shape between the two); refused when the fit is poor"
+            .into(),
+        "intervals: 95% Student-t intervals around each cell's CEG in log units, with the \
+         standard error of the paired per-seed log CEGs (n − 1 degrees of freedom); with fewer \
+         than 3 paired seeds a cell has no interval and is indicative only"
+            .into(),
+    ]
+}
+
+/// Builds the CEG table from all curves.
+pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, AnalysisError> {
+    if curves.is_empty() {
+        return Err(AnalysisError::NoCurves);
+    }
+    check_options(opts)?;
+    let groups = group_curves(curves)?;
+    let baseline_groups = baseline_groups(&groups, opts)?;
+    let baseline = opts.baseline.as_str();
 
     // Scales by compute.
     let baseline_means: BTreeMap<&str, MeanCurve> = baseline_groups
@@ -327,7 +445,6 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
             .total_cmp(&baseline_means[b].final_flops())
     });
 
-    // The scaling-law fit over every baseline curve, and one refit per bootstrap replicate.
     let all_baseline: Vec<&Curve> = scale_order
         .iter()
         .flat_map(|s| baseline_groups[s].iter().copied())
@@ -336,47 +453,15 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
         &fit_points_from_curves(&all_baseline, opts.scaling_law.skip_initial_fraction),
         &opts.scaling_law,
     );
-    let resamples = opts.bootstrap.resamples;
-    let baseline_resample = |scale: &str, r: usize| {
-        resample_indices(
-            baseline_groups[scale].len(),
-            stream_seed(opts.bootstrap.seed, &["baseline", scale], r as u64),
-        )
-    };
-    let any_baseline_seeds = baseline_groups.values().any(|g| g.len() >= 2);
-    let replicate_fits: Vec<Result<ScalingLawFit, Refusal>> = if any_baseline_seeds {
-        // Refits are independent and the costliest part: run them in parallel.
-        (0..resamples)
-            .into_par_iter()
-            .map(|r| {
-                let picked: Vec<&Curve> = scale_order
-                    .iter()
-                    .flat_map(|s| {
-                        baseline_resample(s, r)
-                            .into_iter()
-                            .map(|i| baseline_groups[s][i])
-                    })
-                    .collect();
-                fit_scaling_law(
-                    &fit_points_from_curves(&picked, opts.scaling_law.skip_initial_fraction),
-                    &opts.scaling_law,
-                )
-                .map(|mut fit| {
-                    fit.residuals.clear(); // only the law is needed per replicate
-                    fit
-                })
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let law = law_for_cells(&point_fit, &opts.scaling_law);
 
     let mut variants: Vec<String> = vec![baseline.to_string()];
+    let others: BTreeSet<&str> = groups.keys().map(|(v, _)| v.as_str()).collect();
     variants.extend(
-        variant_names
-            .iter()
-            .filter(|v| **v != baseline)
-            .map(|v| v.to_string()),
+        others
+            .into_iter()
+            .filter(|v| *v != baseline)
+            .map(String::from),
     );
 
     let mut rows = Vec::new();
@@ -385,185 +470,35 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
             let Some(group) = groups.get(&(variant.clone(), scale.to_string())) else {
                 continue;
             };
-            let baseline_group = baseline_groups[scale];
-            let compute = baseline_means[scale].final_flops();
-            let seeds: Vec<u64> = group.iter().map(|c| c.seed).collect();
-            let baseline_seeds: Vec<u64> = baseline_group.iter().map(|c| c.seed).collect();
-            let row = |estimator| CegRow {
-                variant: variant.clone(),
-                scale: scale.to_string(),
-                estimator,
-                compute,
-                seeds: seeds.clone(),
-                baseline_seeds: baseline_seeds.clone(),
-                ceg: None,
-                auxiliary: false,
-                interval: None,
-                interval_note: None,
-                resampling: None,
-                failed_resamples: 0,
-                detail: None,
-                refusal: None,
-                replicates: None,
+            let cell = CellInputs {
+                variant,
+                scale,
+                compute: baseline_means[scale].final_flops(),
+                group,
+                baseline_group: baseline_groups[scale],
+                baseline_mean: &baseline_means[scale],
+                law: &law,
+                opts,
             };
-            if variant == baseline {
-                for estimator in Estimator::ALL {
-                    rows.push(CegRow {
-                        ceg: Some(1.0),
-                        detail: Some(EstimateDetail::Reference),
-                        interval_note: Some("reference variant: CEG is 1 by definition".into()),
-                        ..row(estimator)
-                    });
-                }
-                continue;
-            }
-            let variant_mean = MeanCurve::from_curves(group);
-            let point = estimate_all(
-                &baseline_means[scale],
-                &variant_mean,
-                Some(&point_fit),
-                &opts.scaling_law,
-            );
-
-            let paired = seeds == baseline_seeds;
-            let can_resample = group.len() >= 2 && baseline_group.len() >= 2 && resamples > 0;
-            let mut replicates: [Vec<Option<f64>>; 3] = Default::default();
-            if can_resample {
-                for r in 0..resamples {
-                    let baseline_indices = baseline_resample(scale, r);
-                    let variant_indices = if paired {
-                        baseline_indices.clone()
-                    } else {
-                        resample_indices(
-                            group.len(),
-                            stream_seed(
-                                opts.bootstrap.seed,
-                                &["variant", variant, scale],
-                                r as u64,
-                            ),
-                        )
-                    };
-                    let estimates = estimate_all(
-                        &resampled_mean(baseline_group, &baseline_indices),
-                        &resampled_mean(group, &variant_indices),
-                        replicate_fits.get(r),
-                        &opts.scaling_law,
-                    );
-                    for (k, estimate) in estimates.into_iter().enumerate() {
-                        replicates[k].push(estimate.ok().map(|e| e.0));
-                    }
-                }
-            }
-            for (k, (estimator, estimate)) in Estimator::ALL.into_iter().zip(point).enumerate() {
-                let mut out = row(estimator);
-                match estimate {
-                    Ok((ceg, auxiliary, detail)) => {
-                        out.ceg = Some(ceg);
-                        out.auxiliary = auxiliary;
-                        out.detail = Some(detail);
-                    }
-                    Err(refusal) => out.refusal = Some(refusal),
-                }
-                if !can_resample {
-                    out.interval_note = Some(if resamples == 0 {
-                        "bootstrap disabled: no interval".into()
-                    } else {
-                        format!(
-                            "one seed ({} for {variant}, {} for the baseline): no interval",
-                            group.len(),
-                            baseline_group.len()
-                        )
-                    });
-                } else if out.ceg.is_some() {
-                    let values = &replicates[k];
-                    let succeeded: Vec<f64> = values.iter().flatten().copied().collect();
-                    out.failed_resamples = values.len() - succeeded.len();
-                    out.resampling = Some(if paired {
-                        Resampling::Paired
-                    } else {
-                        Resampling::Independent
-                    });
-                    let failed_fraction = out.failed_resamples as f64 / values.len().max(1) as f64;
-                    if failed_fraction > opts.bootstrap.max_failed_fraction {
-                        out.interval_note = Some(format!(
-                            "{} of {} resamples could not be estimated: no interval",
-                            out.failed_resamples,
-                            values.len()
-                        ));
-                    } else {
-                        out.interval = percentile_interval(&succeeded, CONFIDENCE_LEVEL);
-                        let distinct_seeds = group.len().max(baseline_group.len());
-                        if distinct_seeds <= 4 {
-                            out.interval_note = Some(format!(
-                                "percentile bootstrap over only {distinct_seeds} seeds: the interval is rough"
-                            ));
-                        }
-                    }
-                    out.replicates = Some(values.clone());
-                }
-                rows.push(out);
-            }
+            rows.extend(if variant == baseline {
+                reference_rows(&cell)
+            } else {
+                variant_rows(&cell)
+            });
         }
     }
+    let multiple_comparisons = adjust_for_multiple_comparisons(&mut rows);
 
+    let bias_law = point_fit
+        .as_ref()
+        .map(|f| f.law)
+        .unwrap_or_else(|_| reference_law());
     let scales: Vec<ScaleSummary> = scale_order
         .iter()
-        .map(|&scale| {
-            let mean = &baseline_means[scale];
-            let group = baseline_groups[scale];
-            let law = point_fit
-                .as_ref()
-                .map(|f| f.law)
-                .unwrap_or_else(|_| reference_law());
-            let grid: Vec<f64> = mean.flops.iter().copied().filter(|&c| c > 0.0).collect();
-            ScaleSummary {
-                scale: scale.to_string(),
-                baseline_final_flops: mean.final_flops(),
-                baseline_final_tokens: group
-                    .iter()
-                    .map(|c| c.points.last().map_or(0.0, |p| p.tokens))
-                    .sum::<f64>()
-                    / group.len() as f64,
-                baseline_eval_points: mean.loss.len(),
-                baseline_seeds: group.iter().map(|c| c.seed).collect(),
-                paper_bias_at_2x: paper_bias_on_law(&law, &grid, 2.0).ok(),
-                paper_bias_law: law,
-            }
-        })
+        .map(|&s| scale_summary(s, &baseline_means[s], baseline_groups[s], &bias_law))
         .collect();
-
-    let compute_dependence = variants
-        .iter()
-        .filter(|v| *v != baseline)
-        .flat_map(|variant| {
-            let rows = &rows;
-            Estimator::ALL.into_iter().map(move |estimator| {
-                let points: Vec<DependencePoint> = rows
-                    .iter()
-                    .filter(|r| &r.variant == variant && r.estimator == estimator)
-                    .filter_map(|r| {
-                        Some(DependencePoint {
-                            scale: r.scale.clone(),
-                            compute: r.compute,
-                            ceg: r.ceg?,
-                            replicates: r.replicates.clone(),
-                        })
-                    })
-                    .collect();
-                DependenceEntry {
-                    variant: variant.clone(),
-                    estimator,
-                    result: classify_compute_dependence(&points, &opts.dependence),
-                }
-            })
-        })
-        .collect();
-
-    let failed_refits = replicate_fits.iter().filter(|f| f.is_err()).count();
-    let (fit, fit_refusal) = match point_fit {
-        Ok(fit) => (Some(fit), None),
-        Err(refusal) => (None, Some(refusal)),
-    };
+    let compute_dependence = dependence_entries(&rows, &variants, &scales, &opts.dependence);
+    let refusal = law.err();
     let mut table = CegTable {
         schema_version: SCHEMA_VERSION,
         baseline: baseline.into(),
@@ -573,27 +508,17 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
         variants,
         rows,
         scaling_law: ScalingLawSection {
-            fit,
-            refusal: fit_refusal,
-            failed_refits,
+            fit: point_fit.ok(),
+            refusal,
         },
         compute_dependence,
         combined: Vec::new(),
+        multiple_comparisons,
         paper_bias_reference: [2.0, 0.5]
             .iter()
             .filter_map(|&m| paper_bias_reference(40, m).ok())
             .collect(),
-        notes: vec![
-            "paper: the authors' estimator (adaptive trailing 8-point mean, eval index + 1 as \
-             compute); biased toward 1, see paper_bias_*"
-                .into(),
-            "crossing: lag-free monotone fit, log-linear interpolation in FLOPs, at the lowest \
-             loss both runs reach"
-                .into(),
-            "scaling_law: baseline law L(C) = E + A·C^(−α) fitted over all baseline scales, \
-             inverted at the variant's final loss"
-                .into(),
-        ],
+        notes: method_notes(),
     };
     for (combined, components) in &opts.combinations {
         let names: Vec<&str> = components.iter().map(String::as_str).collect();
@@ -601,90 +526,6 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
         table.combined.extend(comparisons);
     }
     Ok(table)
-}
-
-/// For every scale and estimator where the combined variant has a row: its measured CEG
-/// beside the product of the components' CEGs. Product and ratio intervals need bootstrap
-/// replicates, which only a freshly built table holds (they are not in ceg.json).
-pub fn combined_vs_product(
-    table: &CegTable,
-    combined: &str,
-    components: &[&str],
-) -> Result<Vec<CombinedComparison>, AnalysisError> {
-    for name in std::iter::once(&combined).chain(components) {
-        if !table.variants.iter().any(|v| v == name) {
-            return Err(AnalysisError::UnknownVariant {
-                variant: name.to_string(),
-                present: list(&table.variants),
-            });
-        }
-    }
-    let mut out = Vec::new();
-    for scale in &table.scales {
-        for estimator in Estimator::ALL {
-            let Some(measured) = table.row(combined, &scale.scale, estimator) else {
-                continue;
-            };
-            let parts: Vec<Option<&CegRow>> = components
-                .iter()
-                .map(|c| table.row(c, &scale.scale, estimator))
-                .collect();
-            let product = parts
-                .iter()
-                .map(|p| p.and_then(|r| r.ceg))
-                .product::<Option<f64>>();
-            let mut note = None;
-            if parts.iter().any(Option::is_none) {
-                note = Some("a component has no run at this scale".to_string());
-            } else if product.is_none() {
-                note = Some("a component's CEG was refused".to_string());
-            }
-            // Replicate r of every row shares the baseline resample r, so products line up.
-            let replicate_product: Option<Vec<Option<f64>>> = parts
-                .iter()
-                .map(|p| p.and_then(|r| r.replicates.clone()))
-                .collect::<Option<Vec<_>>>()
-                .and_then(|all| {
-                    let n = all.iter().map(Vec::len).min()?;
-                    Some(
-                        (0..n)
-                            .map(|r| all.iter().map(|v| v[r]).product::<Option<f64>>())
-                            .collect(),
-                    )
-                });
-            let product_interval = replicate_product.as_ref().and_then(|v| {
-                percentile_interval(
-                    &v.iter().flatten().copied().collect::<Vec<_>>(),
-                    CONFIDENCE_LEVEL,
-                )
-            });
-            let ratio_interval = match (&measured.replicates, &replicate_product) {
-                (Some(m), Some(p)) => {
-                    let ratios: Vec<f64> = m
-                        .iter()
-                        .zip(p)
-                        .filter_map(|(a, b)| Some((*a)? / (*b)?))
-                        .collect();
-                    percentile_interval(&ratios, CONFIDENCE_LEVEL)
-                }
-                _ => None,
-            };
-            out.push(CombinedComparison {
-                combined: combined.to_string(),
-                components: components.iter().map(|c| c.to_string()).collect(),
-                scale: scale.scale.clone(),
-                estimator,
-                measured: measured.ceg,
-                measured_interval: measured.interval,
-                product,
-                product_interval,
-                ratio: measured.ceg.zip(product).map(|(m, p)| m / p),
-                ratio_interval,
-                note,
-            });
-        }
-    }
-    Ok(out)
 }
 
 fn csv_field(value: &str) -> String {
@@ -725,7 +566,7 @@ impl CegTable {
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "variant,scale,estimator,ceg,ci_low,ci_high,n_seeds,n_baseline_seeds,auxiliary,\
-             compute_flops,loss_level,status,note\n",
+             compute_flops,loss_level,status,note,verdict,holm_p\n",
         );
         for row in &self.rows {
             let loss_level = match &row.detail {
@@ -753,6 +594,8 @@ impl CegTable {
                 number(loss_level),
                 status.to_string(),
                 csv_field(&note),
+                row.verdict.phrase().to_string(),
+                number(row.holm_p_value),
             ];
             out.push_str(&fields.join(","));
             out.push('\n');

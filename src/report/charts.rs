@@ -9,8 +9,12 @@
 //!   L(C) = E + A·C^(−α), and each variant's (compute, loss) point with a horizontal segment to
 //!   the compute the law says the baseline needs for that loss (the segment's length in log
 //!   units is log CEG);
-//! * `ceg_vs_compute`: one panel per estimator, CEG against the scale's compute per variant
-//!   with its 95% interval (log-log; the dashed line is CEG = 1).
+//! * `ceg_vs_compute` ([`super::chart_ceg`]): one panel per estimator, CEG against the
+//!   scale's compute per variant with its 95% interval (log-log; the dashed line is CEG = 1).
+//!
+//! Log axes are linear axes in log10 units ([`super::chart_axes`]), so every axis carries
+//! several labelled ticks however narrow its range. A variant whose curve lies on the
+//! baseline's (flash) is drawn dashed over it.
 
 use std::sync::OnceLock;
 
@@ -19,13 +23,15 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::ReportError;
+use super::chart_axes::{log10_bounds, sci_label};
+use super::chart_ceg::CegPlot;
 use crate::analysis::curve::MeanCurve;
 use crate::analysis::table::EstimateDetail;
 use crate::analysis::{CegTable, Curve, Estimator};
 
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-subset.ttf");
-const FONT: &str = "sans-serif";
-const WIDTH: u32 = 1200;
+pub(super) const FONT: &str = "sans-serif";
+pub(super) const WIDTH: u32 = 1200;
 
 /// The file stems of the charts, in the order [`render_charts`] returns them.
 pub const CHART_NAMES: [&str; 3] = ["loss_vs_flops", "scaling_law", "ceg_vs_compute"];
@@ -80,27 +86,14 @@ pub fn variant_colour_hex(index: usize) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-type DrawResult = Result<(), String>;
+pub(super) type DrawResult = Result<(), String>;
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn sci(x: f64) -> String {
-    if x <= 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let exponent = x.log10().floor();
-    let mantissa = x / 10f64.powf(exponent);
-    if (mantissa - 1.0).abs() < 1e-6 {
-        format!("1e{exponent}")
-    } else {
-        format!("{mantissa:.0}e{exponent}")
-    }
-}
-
 /// Something drawable on any plotters backend.
-trait Plot {
+pub(super) trait Plot {
     fn size(&self) -> (u32, u32);
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
 }
@@ -141,22 +134,13 @@ fn render_plot<P: Plot>(name: &'static str, plot: &P) -> Result<(Vec<u8>, String
     Ok((png_bytes, svg))
 }
 
-fn message<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> DrawResult {
+pub(super) fn message<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> DrawResult {
     root.draw(&Text::new(
         text.to_string(),
         (40, 40),
         (FONT, 18).into_font().color(&RGBColor(120, 0, 0)),
     ))
     .map_err(err)
-}
-
-fn padded_log_range(values: impl Iterator<Item = f64>, factor: f64) -> Option<(f64, f64)> {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    (lo.is_finite() && hi.is_finite()).then(|| (lo / factor, hi * factor))
 }
 
 fn padded_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -184,7 +168,12 @@ struct LossSeries {
     variant_index: usize,
     label: String,
     points: Vec<(f64, f64)>,
+    /// On average within 0.01 nats of the baseline: drawn dashed, so both lines show.
+    on_baseline: bool,
 }
+
+/// Mean loss gap to the baseline under which a solid line would hide under the baseline's.
+const ON_BASELINE_NATS: f64 = 0.01;
 
 struct LossPanel {
     scale: String,
@@ -222,13 +211,30 @@ impl LossPlot {
                     continue;
                 }
                 let seeds = group.len();
+                let on_baseline = variant_index > 0
+                    && series.first().is_some_and(|b: &LossSeries| {
+                        b.variant_index == 0
+                            && b.points.len() == points.len()
+                            && b.points
+                                .iter()
+                                .zip(&points)
+                                .map(|(p, q)| (p.1 - q.1).abs())
+                                .sum::<f64>()
+                                < ON_BASELINE_NATS * points.len() as f64
+                    });
                 series.push(LossSeries {
                     variant_index,
                     label: format!(
-                        "{variant} ({seeds} seed{})",
-                        if seeds == 1 { "" } else { "s" }
+                        "{variant} ({seeds} seed{}){}",
+                        if seeds == 1 { "" } else { "s" },
+                        if on_baseline {
+                            ", dashed: on the baseline"
+                        } else {
+                            ""
+                        }
                     ),
                     points,
+                    on_baseline,
                 });
             }
             if !series.is_empty() {
@@ -260,20 +266,22 @@ impl Plot for LossPlot {
         let areas = root.split_evenly(grid((self.panels.len(), 2)));
         for (panel, area) in self.panels.iter().zip(&areas) {
             let all = || panel.series.iter().flat_map(|s| s.points.iter());
-            let (x0, x1) = padded_log_range(all().map(|p| p.0), 1.15).ok_or("no positive FLOPs")?;
+            let (x0, x1) =
+                log10_bounds(all().map(|p| p.0), 1.15, 0.3).ok_or("no positive FLOPs")?;
             let (y0, y1) = padded_range(all().map(|p| p.1)).ok_or("no finite losses")?;
             let mut chart = ChartBuilder::on(area)
                 .caption(format!("scale {}", panel.scale), (FONT, 20))
                 .margin(14)
                 .x_label_area_size(44)
                 .y_label_area_size(60)
-                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(err)?;
+            let x_span = x1 - x0;
             chart
                 .configure_mesh()
-                .x_desc("training FLOPs")
+                .x_desc("training FLOPs (log scale)")
                 .y_desc("validation loss (nats/token)")
-                .x_label_formatter(&|x| sci(*x))
+                .x_label_formatter(&|x| sci_label(*x, x_span))
                 .y_label_formatter(&|y| format!("{y:.2}"))
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 14))
@@ -286,14 +294,16 @@ impl Plot for LossPlot {
                 .map_err(err)?;
             for series in &panel.series {
                 let colour = variant_colour(series.variant_index);
-                // The baseline is drawn first and wider, so it shows around a variant that
-                // matches it exactly (flash).
+                // The baseline is drawn first and wider; a variant on top of it (flash:
+                // identical maths) is dashed so that both lines show.
                 let width = if series.variant_index == 0 { 5 } else { 2 };
-                chart
-                    .draw_series(LineSeries::new(
-                        series.points.iter().copied(),
-                        colour.stroke_width(width),
-                    ))
+                let points = series.points.iter().map(|&(f, l)| (f.log10(), l));
+                let drawn = if series.on_baseline {
+                    chart.draw_series(DashedLineSeries::new(points, 10, 6, colour.stroke_width(3)))
+                } else {
+                    chart.draw_series(LineSeries::new(points, colour.stroke_width(width)))
+                };
+                drawn
                     .map_err(err)?
                     .label(series.label.clone())
                     .legend(move |(x, y)| {
@@ -416,7 +426,8 @@ impl Plot for LawPlot {
             .chain(&self.baseline_finals)
             .map(|p| p.1)
             .chain(self.variants.iter().map(|v| v.loss));
-        let (Some((x0, x1)), Some((y0, y1))) = (padded_log_range(xs, 1.3), padded_range(ys)) else {
+        let (Some((x0, x1)), Some((y0, y1))) = (log10_bounds(xs, 1.3, 0.3), padded_range(ys))
+        else {
             return message(
                 root,
                 self.note
@@ -437,13 +448,14 @@ impl Plot for LawPlot {
             .margin(16)
             .x_label_area_size(46)
             .y_label_area_size(64)
-            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(err)?;
+        let x_span = x1 - x0;
         chart
             .configure_mesh()
-            .x_desc("training FLOPs")
+            .x_desc("training FLOPs (log scale)")
             .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|x| sci(*x))
+            .x_label_formatter(&|x| sci_label(*x, x_span))
             .y_label_formatter(&|y| format!("{y:.2}"))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
@@ -459,7 +471,7 @@ impl Plot for LawPlot {
             .draw_series(
                 self.fit_points
                     .iter()
-                    .map(|&p| Circle::new(p, 2, grey.filled())),
+                    .map(|&(c, l)| Circle::new((c.log10(), l), 2, grey.filled())),
             )
             .map_err(err)?
             .label("baseline eval points in the fit")
@@ -468,9 +480,8 @@ impl Plot for LawPlot {
             let n = 200;
             let line: Vec<(f64, f64)> = (0..=n)
                 .map(|i| {
-                    let t = i as f64 / n as f64;
-                    let c = (x0.ln() + t * (x1.ln() - x0.ln())).exp();
-                    (c, law.loss(c))
+                    let x = x0 + (x1 - x0) * i as f64 / n as f64;
+                    (x, law.loss(10f64.powf(x)))
                 })
                 .filter(|(_, l)| l.is_finite() && *l >= y0 && *l <= y1)
                 .collect();
@@ -482,15 +493,6 @@ impl Plot for LawPlot {
                     PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
                 });
         }
-        chart
-            .draw_series(
-                self.baseline_finals.iter().map(|&p| {
-                    EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], BLACK.filled())
-                }),
-            )
-            .map_err(err)?
-            .label(format!("{} final (per scale)", self.labels[0]))
-            .legend(|(x, y)| Rectangle::new([(x + 6, y - 4), (x + 14, y + 4)], BLACK.filled()));
         for (index, label) in self.labels.iter().enumerate().skip(1) {
             let colour = variant_colour(index);
             let points: Vec<&VariantPoint> = self
@@ -505,7 +507,7 @@ impl Plot for LawPlot {
                 if let Some(b) = p.baseline_compute {
                     chart
                         .draw_series(std::iter::once(PathElement::new(
-                            vec![(p.compute, p.loss), (b, p.loss)],
+                            vec![(p.compute.log10(), p.loss), (b.log10(), p.loss)],
                             colour.mix(0.6).stroke_width(1),
                         )))
                         .map_err(err)?;
@@ -518,12 +520,24 @@ impl Plot for LawPlot {
                     } else {
                         colour.stroke_width(2)
                     };
-                    Circle::new((p.compute, p.loss), 5, style)
+                    Circle::new((p.compute.log10(), p.loss), 5, style)
                 }))
                 .map_err(err)?
                 .label(label.clone())
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
         }
+        // The baseline's final points last, hollow, so a variant on top (flash) leaves them
+        // visible.
+        chart
+            .draw_series(self.baseline_finals.iter().map(|&(c, l)| {
+                EmptyElement::at((c.log10(), l))
+                    + Rectangle::new([(-7, -7), (7, 7)], BLACK.stroke_width(2))
+            }))
+            .map_err(err)?
+            .label(format!("{} final (per scale)", self.labels[0]))
+            .legend(|(x, y)| {
+                Rectangle::new([(x + 4, y - 6), (x + 16, y + 6)], BLACK.stroke_width(2))
+            });
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -532,190 +546,6 @@ impl Plot for LawPlot {
             .border_style(RGBColor(190, 190, 190))
             .draw()
             .map_err(err)?;
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// CEG vs compute
-
-struct CegPoint {
-    compute: f64,
-    ceg: f64,
-    interval: Option<(f64, f64)>,
-    auxiliary: bool,
-}
-
-struct CegPanel {
-    estimator: Estimator,
-    series: Vec<(usize, Vec<CegPoint>)>,
-}
-
-struct CegPlot {
-    panels: Vec<CegPanel>,
-    labels: Vec<String>,
-}
-
-impl CegPlot {
-    fn new(table: &CegTable) -> CegPlot {
-        let mut panels = Vec::new();
-        for estimator in Estimator::ALL {
-            if !table.rows.iter().any(|r| r.estimator == estimator) {
-                continue;
-            }
-            let mut series = Vec::new();
-            for (index, variant) in table.variants.iter().enumerate().skip(1) {
-                let points: Vec<CegPoint> = table
-                    .rows
-                    .iter()
-                    .filter(|r| &r.variant == variant && r.estimator == estimator)
-                    .filter_map(|r| {
-                        Some(CegPoint {
-                            compute: r.compute,
-                            ceg: r.ceg.filter(|c| c.is_finite() && *c > 0.0)?,
-                            interval: r
-                                .interval
-                                .filter(|i| i.low > 0.0 && i.high.is_finite())
-                                .map(|i| (i.low, i.high)),
-                            auxiliary: r.auxiliary,
-                        })
-                    })
-                    .collect();
-                if !points.is_empty() {
-                    series.push((index, points));
-                }
-            }
-            panels.push(CegPanel { estimator, series });
-        }
-        CegPlot {
-            panels,
-            labels: table.variants.clone(),
-        }
-    }
-}
-
-impl Plot for CegPlot {
-    fn size(&self) -> (u32, u32) {
-        (WIDTH, 400 * self.panels.len().max(1) as u32)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        root.fill(&WHITE).map_err(err)?;
-        if self.panels.is_empty() {
-            return message(root, "No CEG rows in ceg.json.");
-        }
-        let n_variants = self.labels.len().saturating_sub(1).max(1);
-        // Spread the variants a little along x so that intervals at one scale do not overlap.
-        let dodge =
-            |index: usize| (((index as f64 - 1.0) - (n_variants as f64 - 1.0) / 2.0) * 0.035).exp();
-        let areas = root.split_evenly((self.panels.len(), 1));
-        for (panel, area) in self.panels.iter().zip(&areas) {
-            let all = || panel.series.iter().flat_map(|(_, p)| p.iter());
-            let xs = all().map(|p| p.compute);
-            let ys = all()
-                .flat_map(|p| {
-                    let (lo, hi) = p.interval.unwrap_or((p.ceg, p.ceg));
-                    [p.ceg, lo, hi]
-                })
-                .chain([1.0]);
-            let title = format!(
-                "CEG vs compute — {} estimator (95% intervals over seeds)",
-                panel.estimator.name()
-            );
-            let (Some((x0, x1)), Some((y0, y1))) =
-                (padded_log_range(xs, 1.6), padded_log_range(ys, 1.12))
-            else {
-                area.draw(&Text::new(
-                    format!("{title}: no estimates"),
-                    (40, 30),
-                    (FONT, 16).into_font(),
-                ))
-                .map_err(err)?;
-                continue;
-            };
-            let mut chart = ChartBuilder::on(area)
-                .caption(title, (FONT, 18))
-                .margin(14)
-                .x_label_area_size(44)
-                .y_label_area_size(60)
-                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("compute of the scale (baseline's final training FLOPs)")
-                .y_desc("CEG (×, log)")
-                .x_label_formatter(&|x| sci(*x))
-                .y_label_formatter(&|y| format!("{y:.2}"))
-                .label_style((FONT, 13))
-                .axis_desc_style((FONT, 14))
-                .light_line_style(RGBColor(242, 242, 242))
-                .max_light_lines(1)
-                .x_labels(8)
-                .y_labels(10)
-                .bold_line_style(RGBColor(215, 215, 215))
-                .draw()
-                .map_err(err)?;
-            // CEG = 1: the baseline, drawn dashed.
-            let segments = 60;
-            let one: Vec<PathElement<(f64, f64)>> = (0..segments)
-                .step_by(2)
-                .map(|i| {
-                    let at = |k: usize| {
-                        (x0.ln() + (x1.ln() - x0.ln()) * k as f64 / segments as f64).exp()
-                    };
-                    PathElement::new(vec![(at(i), 1.0), (at(i + 1), 1.0)], BLACK.stroke_width(1))
-                })
-                .collect();
-            chart.draw_series(one).map_err(err)?;
-            for (index, points) in &panel.series {
-                let colour = variant_colour(*index);
-                let shift = dodge(*index);
-                chart
-                    .draw_series(LineSeries::new(
-                        points.iter().map(|p| (p.compute * shift, p.ceg)),
-                        colour.mix(0.5).stroke_width(1),
-                    ))
-                    .map_err(err)?;
-                for p in points {
-                    let x = p.compute * shift;
-                    if let Some((lo, hi)) = p.interval {
-                        chart
-                            .draw_series([
-                                PathElement::new(vec![(x, lo), (x, hi)], colour.stroke_width(2)),
-                                PathElement::new(
-                                    vec![(x / 1.012, lo), (x * 1.012, lo)],
-                                    colour.stroke_width(2),
-                                ),
-                                PathElement::new(
-                                    vec![(x / 1.012, hi), (x * 1.012, hi)],
-                                    colour.stroke_width(2),
-                                ),
-                            ])
-                            .map_err(err)?;
-                    }
-                }
-                chart
-                    .draw_series(points.iter().map(|p| {
-                        let style = if p.auxiliary {
-                            colour.stroke_width(2)
-                        } else {
-                            colour.filled()
-                        };
-                        Circle::new((p.compute * shift, p.ceg), 5, style)
-                    }))
-                    .map_err(err)?
-                    .label(self.labels[*index].clone())
-                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(190, 190, 190))
-                .draw()
-                .map_err(err)?;
-        }
         Ok(())
     }
 }
@@ -741,9 +571,10 @@ pub fn render_charts(table: &CegTable, curves: &[&Curve]) -> Result<Vec<Chart>, 
         name: "scaling_law",
         title: "The baseline's scaling law and each variant's point".into(),
         description: "Grey: the baseline eval points the law was fitted to; black line: the \
-                      fitted law; black squares: the baseline's final points; coloured dots: \
-                      each variant's final (compute, smoothed loss) per scale, with a segment \
-                      to the compute the baseline law needs for that loss (its length in log \
+                      fitted law; hollow black squares: the baseline's final points; coloured \
+                      dots: each variant's final (compute, smoothed loss) per scale, with a \
+                      segment to the compute the baseline needs for that loss — its own \
+                      scale's final point moved along the law (the segment's length in log \
                       units is log CEG). Hollow dots: the scaling-law estimate was refused."
             .into(),
         png,
@@ -754,10 +585,10 @@ pub fn render_charts(table: &CegTable, curves: &[&Curve]) -> Result<Vec<Chart>, 
     charts.push(Chart {
         name: "ceg_vs_compute",
         title: "CEG vs compute, per estimator".into(),
-        description: "Each variant's CEG at each scale's compute with its 95% bootstrap \
-                      interval over seeds (log-log; variants are spread slightly along x so \
-                      that their intervals do not overlap). Dashed: CEG = 1. Hollow: the \
-                      paper's auxiliary CEG."
+        description: "Each variant's CEG at each scale's compute with its 95% Student-t \
+                      interval over paired seeds (log-log; variants are spread slightly along \
+                      x so that their intervals do not overlap; no bar: fewer than 3 seeds, \
+                      indicative only). Dashed: CEG = 1. Hollow: the paper's auxiliary CEG."
             .into(),
         png,
         svg,

@@ -6,13 +6,20 @@
 //! kinds ([`crate::stages`]) are thin wrappers: they gather inputs, call [`document`] and
 //! [`render::render`], and write the files.
 
+mod chart_axes;
+mod chart_ceg;
 pub mod charts;
 pub mod document;
+mod markup;
 pub mod paper;
 pub mod render;
+mod sections;
+mod tables;
+mod verdicts;
 
 pub use document::{CegDocument, CurveSource};
-pub use render::{Rendered, ReportData, render};
+pub use markup::anchor;
+pub use render::{Rendered, ReportData, Verdict, render};
 
 /// A report that cannot be produced.
 #[derive(Debug, thiserror::Error)]

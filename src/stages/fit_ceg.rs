@@ -4,7 +4,7 @@
 //! fit:
 //!   kind: fit_ceg
 //!   deps: [train_s1, train_s2, train_s3]
-//!   params: { baseline: baseline, bootstrap: 1000, combinations: {combined: [flash, rope, layernorm]} }
+//!   params: { baseline: baseline, combinations: {combined: [flash, rope, layernorm]} }
 //! ```
 //!
 //! # Inputs
@@ -17,8 +17,12 @@
 //! # Params (all optional)
 //! `baseline` ("baseline"), `scale_key` ("scale"), `variant_key` ("variant"), `seed_key`
 //! ("seed"), `estimators` (list of `paper`, `crossing`, `scaling_law`; default all),
-//! `bootstrap` (resamples, 1000; 0 disables intervals), `bootstrap_seed` (0),
-//! `combinations` ({combined: [components…]}; a combination whose variants are not all present
+//! `intervals` (true: 95% Student-t intervals over paired seeds, 3+ seeds; false: point
+//! estimates only), `tolerance` (0.01: |ln CEG| below it is "no measurable difference"),
+//! `max_fit_rmse` (0.05 nats: a poorer scaling-law fit is shown but not used),
+//! `max_budget_ratio` (2.0: no compute-dependence verdict when tokens/parameter differ more
+//! between scales), `bootstrap` and `bootstrap_seed` (accepted from older pipelines and noted
+//! as unused; `bootstrap: 0` still turns intervals off), `combinations` ({combined: [components…]}; a combination whose variants are not all present
 //! is left out with a note), `max_extrapolation` (4.0: the scaling-law estimate is refused
 //! when the baseline would need compute more than this factor outside its fitted range),
 //! `skip_initial_fraction` (0.1: leading eval points of each baseline run left out of the
@@ -29,7 +33,7 @@
 //!   `[{node, variant, scale, seed}]`, sorted; see [`crate::report::CegDocument`].
 //! * `ceg.csv` — one row per variant × scale × estimator ([`crate::analysis::CegTable::to_csv`]).
 //!
-//! Both are deterministic: the bootstrap is seeded and nothing depends on time or paths.
+//! Both are deterministic: nothing depends on time, paths or a random draw.
 //! Curves at a scale where the baseline has none are left out with a note; no baseline curve
 //! at all fails the node (nothing can be measured against it).
 //!
@@ -43,7 +47,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::util::{
-    ParamError, check_known, fail, param_f64, param_string, param_u64, param_usize, write,
+    ParamError, check_known, fail, param_bool, param_f64, param_string, param_u64, param_usize,
+    write,
 };
 use crate::analysis::{AnalysisOptions, Curve, Estimator, EvalPoint, analyse};
 use crate::kind::{Input, OutputDecl, Params, StageContext, StageFailure, StageKind, StageOutcome};
@@ -61,6 +66,10 @@ const KNOWN: &[&str] = &[
     "estimators",
     "bootstrap",
     "bootstrap_seed",
+    "intervals",
+    "tolerance",
+    "max_fit_rmse",
+    "max_budget_ratio",
     "combinations",
     "max_extrapolation",
     "skip_initial_fraction",
@@ -79,7 +88,18 @@ struct TrainCurveFile {
     #[serde(default)]
     seed: Option<u64>,
     flops_per_token: f64,
+    #[serde(default)]
+    params: Option<TrainParamCounts>,
     points: Vec<EvalPoint>,
+}
+
+/// The train kind's parameter counts (only what the tokens-per-parameter budget needs).
+#[derive(Deserialize)]
+struct TrainParamCounts {
+    #[serde(default)]
+    non_embedding: Option<f64>,
+    #[serde(default)]
+    active_non_embedding: Option<f64>,
 }
 
 /// The keys naming variant, scale and seed in upstream matrices.
@@ -167,6 +187,11 @@ pub fn read_curve(
         scale: scale.clone(),
         seed,
         flops_per_token: file.flops_per_token,
+        // Active parameters: a mixture-of-experts model trains only its routed experts.
+        non_embedding_params: file
+            .params
+            .as_ref()
+            .and_then(|p| p.active_non_embedding.or(p.non_embedding)),
         points: file.points,
     };
     curve
@@ -245,6 +270,18 @@ fn parse_combinations(params: &Params) -> Result<BTreeMap<String, Vec<String>>, 
     Ok(out)
 }
 
+/// A finite positive number param.
+fn positive(params: &Params, name: &str, default: f64) -> Result<f64, ParamError> {
+    let value = param_f64(params, name, default)?;
+    if !(value.is_finite() && value > 0.0) {
+        return Err((
+            name.to_string(),
+            format!("`{name}` must be a positive number, got {value}"),
+        ));
+    }
+    Ok(value)
+}
+
 /// Analysis options from params (combinations not yet checked against the variants present).
 pub fn options(params: &Params) -> Result<(AnalysisOptions, Vec<Estimator>), ParamError> {
     check_known(params, KNOWN, "fit_ceg")?;
@@ -256,8 +293,20 @@ pub fn options(params: &Params) -> Result<(AnalysisOptions, Vec<Estimator>), Par
     if opts.baseline.is_empty() {
         return Err(("baseline".into(), "`baseline` must name a variant".into()));
     }
-    opts.bootstrap.resamples = param_usize(params, "bootstrap", opts.bootstrap.resamples)?;
-    opts.bootstrap.seed = param_u64(params, "bootstrap_seed", opts.bootstrap.seed)?;
+    // Older pipelines' bootstrap settings: still validated; `bootstrap: 0` meant no intervals.
+    let resamples = param_usize(params, "bootstrap", 1000)?;
+    param_u64(params, "bootstrap_seed", 0)?;
+    opts.intervals = param_bool(params, "intervals", resamples > 0)?;
+    opts.tolerance = positive(params, "tolerance", opts.tolerance)?;
+    opts.scaling_law.max_rmse = positive(params, "max_fit_rmse", opts.scaling_law.max_rmse)?;
+    opts.dependence.max_budget_ratio =
+        positive(params, "max_budget_ratio", opts.dependence.max_budget_ratio)?;
+    if opts.dependence.max_budget_ratio < 1.0 {
+        return Err((
+            "max_budget_ratio".into(),
+            "`max_budget_ratio` is a factor between scales and must be at least 1".into(),
+        ));
+    }
     let factor = param_f64(
         params,
         "max_extrapolation",
@@ -311,6 +360,13 @@ pub fn fit(inputs: &[Input], params: &Params) -> Result<CegDocument, StageFailur
     let (mut opts, estimators) = options(params).map_err(fail)?;
     let keys = Keys::from_params(params).map_err(fail)?;
     let mut notes = Vec::new();
+    if params.contains_key("bootstrap") || params.contains_key("bootstrap_seed") {
+        notes.push(
+            "`bootstrap`/`bootstrap_seed` are no longer used: intervals are Student-t over \
+             paired seeds (`intervals: false` turns them off)"
+                .to_string(),
+        );
+    }
     let mut read = Vec::new();
     for input in inputs {
         match read_curve(input, &keys)? {
@@ -367,7 +423,7 @@ pub fn fit(inputs: &[Input], params: &Params) -> Result<CegDocument, StageFailur
     });
     let variants: BTreeSet<String> = read.iter().map(|(s, _)| s.variant.clone()).collect();
     opts.combinations.retain(|combined, parts| {
-        let missing: Vec<&str> = std::iter::once(&*combined)
+        let missing: Vec<&str> = std::iter::once(combined)
             .chain(parts.iter())
             .filter(|v| !variants.contains(*v))
             .map(String::as_str)

@@ -39,9 +39,9 @@ use super::fit_ceg::{Keys, read_curve};
 use super::util::{ParamError, check_known, fail, param_bool, param_string, write};
 use crate::analysis::Estimator;
 use crate::analysis::dependence::DependenceClass;
+use crate::analysis::verdict::CellVerdict;
 use crate::kind::{Input, OutputDecl, Params, StageContext, StageFailure, StageKind, StageOutcome};
 use crate::report::charts::CHART_NAMES;
-use crate::report::render::Call;
 use crate::report::{CegDocument, CurveSource, Rendered, ReportData, render};
 
 pub struct Report;
@@ -79,18 +79,17 @@ fn check(params: &Params) -> Result<(), ParamError> {
     Ok(())
 }
 
+/// What a report is drawn from: the fit node's name, its document, the curves for the
+/// charts (with their sources) and notes on what was left out.
+pub type Gathered = (
+    String,
+    CegDocument,
+    Vec<(CurveSource, crate::analysis::Curve)>,
+    Vec<String>,
+);
+
 /// The fit node's document and the curves for the charts, with notes on what was left out.
-pub fn gather(
-    inputs: &[Input],
-) -> Result<
-    (
-        String,
-        CegDocument,
-        Vec<(CurveSource, crate::analysis::Curve)>,
-        Vec<String>,
-    ),
-    StageFailure,
-> {
+pub fn gather(inputs: &[Input]) -> Result<Gathered, StageFailure> {
     let fits: Vec<(&Input, &std::path::PathBuf)> = inputs
         .iter()
         .filter_map(|i| {
@@ -190,11 +189,11 @@ pub fn gather(
 }
 
 fn metrics(rendered: &Rendered) -> BTreeMap<String, Value> {
-    let count_call = |call: Call| {
+    let count_call = |wanted: &[CellVerdict]| {
         rendered
             .verdicts
             .iter()
-            .filter(|v| !v.calls.is_empty() && v.calls.iter().all(|(_, c, _)| *c == call))
+            .filter(|v| !v.calls.is_empty() && v.calls.iter().all(|(_, c, _)| wanted.contains(c)))
             .count()
     };
     let count_class = |class: DependenceClass| {
@@ -207,15 +206,18 @@ fn metrics(rendered: &Rendered) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
     m.insert(
         "variants_beating_baseline".into(),
-        json!(count_call(Call::Beats)),
+        json!(count_call(&[CellVerdict::Beats])),
     );
     m.insert(
         "variants_worse_than_baseline".into(),
-        json!(count_call(Call::Worse)),
+        json!(count_call(&[CellVerdict::Worse])),
     );
     m.insert(
         "variants_within_noise".into(),
-        json!(count_call(Call::Indistinguishable)),
+        json!(count_call(&[
+            CellVerdict::NoMeasurableDifference,
+            CellVerdict::WithinNoise
+        ])),
     );
     m.insert(
         "compute_dependent".into(),

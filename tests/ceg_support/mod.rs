@@ -14,6 +14,7 @@ pub const SCALES: [(&str, f64); 3] = [("s1", 1e15), ("s2", 4e15), ("s3", 1.6e16)
 
 /// Writes one synthetic train node: curve.json (and an unrelated sibling output, as the
 /// train kind has) under `root/<name>/`, returning it as an upstream input.
+#[allow(clippy::too_many_arguments)] // one synthetic run's every knob, named at the call
 pub fn train_node(
     root: &Path,
     stage: &str,
@@ -39,10 +40,13 @@ pub fn train_node(
                "train_loss": p.val_loss + 0.01, "val_loss": p.val_loss, "lr": 1e-3})
     }))
     .collect();
+    // Every scale trained to 20 tokens per (non-embedding) parameter.
+    let params = curve.points.last().unwrap().tokens / 20.0;
     let file = json!({
         "schema": 1, "variant": variant, "innovations": [], "seed": seed, "data_seed": seed,
         "tokens_per_step": 1000, "flops_per_token": curve.flops_per_token,
-        "params": {"total": 1, "embedding": 0, "non_embedding": 1, "active_non_embedding": 1},
+        "params": {"total": params, "embedding": 0, "non_embedding": params,
+                   "active_non_embedding": params},
         "points": points,
     });
     let node = format!("{stage}[scale={scale},variant={variant},seed={seed}]");
