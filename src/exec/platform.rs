@@ -50,9 +50,12 @@ pub fn worker_exe() -> Option<PathBuf> {
 /// files it names are unchanged and still the first found on `LD_LIBRARY_PATH`.
 pub fn torch_platform() -> &'static TorchPlatform {
     PLATFORM.get_or_init(|| match worker_exe() {
-        Some(worker) => cached_probe(&worker, &memo::get::<CachedIdentity>, &|k, v| {
-            memo::put(k, v)
-        }),
+        Some(worker) => cached_probe(
+            &worker,
+            &ld_library_path(),
+            &memo::get::<CachedIdentity>,
+            &|k, v| memo::put(k, v),
+        ),
         None => unavailable(),
     })
 }
@@ -77,9 +80,18 @@ struct CachedIdentity {
 type Get<'a> = &'a dyn Fn(&Hash) -> Option<CachedIdentity>;
 type Put<'a> = &'a dyn Fn(&Hash, &CachedIdentity);
 
-fn cached_probe(worker: &Path, get: Get<'_>, put: Put<'_>) -> TorchPlatform {
-    let key = identity_key(worker);
-    if let Some(hit) = key.as_ref().and_then(get).filter(still_valid) {
+/// `LD_LIBRARY_PATH` as the loader sees it (an argument below, so tests do not depend on it).
+fn ld_library_path() -> String {
+    std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
+}
+
+fn cached_probe(worker: &Path, ld: &str, get: Get<'_>, put: Put<'_>) -> TorchPlatform {
+    let key = identity_key(worker, ld);
+    if let Some(hit) = key
+        .as_ref()
+        .and_then(get)
+        .filter(|hit| still_valid(hit, ld))
+    {
         return TorchPlatform {
             libtorch: hit.libtorch,
             cuda_lib: hit.cuda_lib,
@@ -115,18 +127,14 @@ fn cached_probe(worker: &Path, get: Get<'_>, put: Put<'_>) -> TorchPlatform {
     TorchPlatform { libtorch, cuda_lib }
 }
 
-fn identity_key(worker: &Path) -> Option<Hash> {
+fn identity_key(worker: &Path, ld: &str) -> Option<Hash> {
     let meta = std::fs::metadata(worker).ok()?;
     let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
     let mut h = KeyHasher::new("cegraph worker identity v1");
     h.item(worker.to_string_lossy().as_ref())
         .u64(meta.len())
         .u64(mtime.as_nanos() as u64)
-        .item(
-            std::env::var("LD_LIBRARY_PATH")
-                .unwrap_or_default()
-                .as_str(),
-        );
+        .item(ld);
     Some(h.finish())
 }
 
@@ -156,12 +164,11 @@ fn stamp(dir: &Path) -> Vec<String> {
 
 /// The memoised libtorch is unchanged and still the one the loader would find first on
 /// `LD_LIBRARY_PATH` (the worker's own RUNPATH is covered by its size and mtime).
-fn still_valid(hit: &CachedIdentity) -> bool {
+fn still_valid(hit: &CachedIdentity, ld: &str) -> bool {
     let dir = Path::new(&hit.libtorch_dir);
     if stamp(dir) != hit.stamp {
         return false;
     }
-    let ld = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
     let first = ld
         .split(':')
         .filter(|d| !d.is_empty())
@@ -256,13 +263,13 @@ mod tests {
                 .lines()
                 .count()
         };
-        let first = cached_probe(&worker, &get, &put);
+        let first = cached_probe(&worker, "", &get, &put);
         assert_eq!(first.libtorch, "9.9.9");
         assert_eq!(probes(), 1);
-        assert_eq!(cached_probe(&worker, &get, &put), first);
+        assert_eq!(cached_probe(&worker, "", &get, &put), first);
         assert_eq!(probes(), 1, "the second look-up must come from the memo");
         std::fs::write(lib.join("libtorch_cpu.so"), "v2, another build").unwrap();
-        assert_eq!(cached_probe(&worker, &get, &put), first);
+        assert_eq!(cached_probe(&worker, "", &get, &put), first);
         assert_eq!(probes(), 2, "a changed libtorch must be asked again");
     }
 }
