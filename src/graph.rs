@@ -84,6 +84,18 @@ impl Dag {
         keep
     }
 
+    /// The roots and everything that depends on them, directly or not.
+    pub fn downstream_closure(&self, roots: &[usize]) -> Vec<bool> {
+        let mut keep = vec![false; self.graph.node_count()];
+        for &r in roots {
+            let mut dfs = Dfs::new(&self.graph, NodeIndex::new(r));
+            while let Some(ix) = dfs.next(&self.graph) {
+                keep[ix.index()] = true;
+            }
+        }
+        keep
+    }
+
     pub fn downstream(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.graph.neighbors(NodeIndex::new(i)).map(|ix| ix.index())
     }

@@ -63,6 +63,25 @@ pub struct PipelineArgs {
     /// The cache directory. Default: <workspace>/cache.
     #[arg(long, env = "CEGRAPH_CACHE", global = true)]
     pub cache: Option<PathBuf>,
+    /// The first argument, when it named no file and was taken as a target.
+    #[arg(skip)]
+    pub taken_as_target: Option<String>,
+}
+
+impl PipelineArgs {
+    /// `cegraph run summarise`: a first argument that names no file (and does not look like a
+    /// YAML path) is the first target, and the default pipeline is used.
+    pub fn take_target(&mut self, targets: &mut Vec<String>) {
+        let Some(first) = &self.pipeline else { return };
+        let yaml = first.extension().is_some_and(|x| x == "yaml" || x == "yml");
+        if first.exists() || yaml {
+            return;
+        }
+        let name = first.to_string_lossy().into_owned();
+        targets.insert(0, name.clone());
+        self.taken_as_target = Some(name);
+        self.pipeline = None;
+    }
 }
 
 #[derive(Subcommand)]
@@ -196,7 +215,13 @@ fn load_with(
 ) -> Result<Loaded> {
     let path = match &args.pipeline {
         Some(p) => p.clone(),
-        None => default_pipeline()?,
+        None => default_pipeline().map_err(|e| match &args.taken_as_target {
+            Some(t) => Error::usage(
+                format!("`{t}` is neither a file nor, with no default pipeline found, a target"),
+                "pass the pipeline file first, or run where ./cegraph.yaml or one pipelines/*.yaml is",
+            ),
+            None => e,
+        })?,
     };
     if !path.exists() {
         return Err(Error::usage(

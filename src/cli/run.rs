@@ -20,9 +20,16 @@ pub struct Args {
     /// Show what would run or be restored; change nothing.
     #[arg(short = 'n', long)]
     dry_run: bool,
-    /// Re-run the selected nodes even if they are up to date.
+    /// Re-run exactly these nodes or stages even if up to date (they are run targets too);
+    /// what depends on them re-runs only if their outputs change.
+    #[arg(long, value_name = "TARGET", num_args = 1..)]
+    force: Vec<String>,
+    /// Re-run these nodes or stages and everything downstream of them.
+    #[arg(short = 'R', long, value_name = "TARGET", num_args = 1..)]
+    force_downstream: Vec<String>,
+    /// Re-run every selected node, upstream ones included.
     #[arg(long)]
-    force: bool,
+    force_all: bool,
     /// After a failure, still finish the branches that do not depend on it.
     #[arg(short = 'k', long)]
     keep_going: bool,
@@ -132,9 +139,11 @@ impl Observer for Progress {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
+    let mut args = args;
+    args.pipeline.take_target(&mut args.targets);
     let l = super::load(&args.pipeline, catalog)?;
     let p = &l.pipeline;
-    let targets = super::targets(p, &args.targets)?;
+    let (targets, force) = forced_nodes(&l, &args)?;
     if args.executor == Executor::Slurm && (args.remote.is_some() || args.push) {
         return Err(Error::usage(
             "--remote and --push do not work with --executor slurm yet",
@@ -143,7 +152,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     }
     if args.executor == Executor::Slurm && !args.dry_run {
         let how = super::run_slurm::How {
-            force: args.force,
+            force: force.clone(),
             locked: args.locked,
             quiet: args.quiet,
         };
@@ -170,7 +179,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         }),
         targets,
         dry_run: args.dry_run,
-        force: args.force,
+        force,
         keep_going: args.keep_going,
         collect_only: false,
         exe: super::kind_runner()?,
@@ -219,4 +228,35 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         None if !pushed_all => Ok(ExitCode::FAILURE),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The run's targets and the nodes it forces (by node index). Forced nodes are targets too;
+/// without positional targets the run is limited to the forced nodes (and what they need).
+fn forced_nodes(l: &super::Loaded, args: &Args) -> Result<(Vec<usize>, Vec<bool>)> {
+    let p = &l.pipeline;
+    let n = p.nodes.len();
+    let mut targets = super::targets(p, &args.targets)?;
+    let exact = super::targets(p, &args.force)?;
+    let roots = super::targets(p, &args.force_downstream)?;
+    let mut force = vec![false; n];
+    for &i in &exact {
+        force[i] = true;
+    }
+    if !roots.is_empty() {
+        for (i, below) in l.dag.downstream_closure(&roots).into_iter().enumerate() {
+            force[i] |= below;
+        }
+    }
+    if args.force_all {
+        force = l.dag.closure(&targets);
+    } else if !exact.is_empty() || !roots.is_empty() {
+        let forced = (0..n).filter(|&i| force[i]);
+        if targets.is_empty() {
+            targets = forced.collect();
+        } else {
+            // A forced node outside the selection joins it.
+            targets.extend(forced);
+        }
+    }
+    Ok((targets, force))
 }

@@ -1,0 +1,103 @@
+//! The daily loop: forcing exactly what you mean, matrix outputs, the default pipeline and
+//! targets given alone.
+
+use crate::project::matrix_project;
+
+#[test]
+fn force_target_does_not_rerun_upstream() {
+    let p = matrix_project();
+    p.cegraph(&["run"]).ok();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "--force", "report"]).ok();
+    });
+    assert_eq!(ran, ["report"]);
+}
+
+#[test]
+fn forced_node_with_unchanged_outputs_leaves_downstream_alone() {
+    let p = matrix_project();
+    p.cegraph(&["run"]).ok();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "--force", "prepare"]).ok();
+    });
+    // prepare's output is the same bytes, so train's keys do not change (early cutoff).
+    assert_eq!(ran, ["prepare"]);
+}
+
+#[test]
+fn force_downstream_reruns_the_node_and_all_that_depends_on_it() {
+    let p = matrix_project();
+    p.cegraph(&["run"]).ok();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "-R", "train[variant=rope]"]).ok();
+    });
+    assert_eq!(
+        ran,
+        [
+            "report",
+            "train[variant=rope,seed=1]",
+            "train[variant=rope,seed=2]"
+        ]
+    );
+}
+
+#[test]
+fn force_all_reruns_every_selected_node() {
+    let p = matrix_project();
+    p.cegraph(&["run"]).ok();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "report", "--force-all"]).ok();
+    });
+    assert_eq!(
+        ran,
+        [
+            "prepare",
+            "report",
+            "train[variant=rope,seed=1]",
+            "train[variant=rope,seed=2]"
+        ]
+    );
+}
+
+#[test]
+fn target_without_pipeline_path_is_a_target() {
+    let p = matrix_project();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "prepare"]).ok();
+    });
+    assert_eq!(ran, ["prepare"]);
+    // `status train` shows train's nodes and what they need, nothing else.
+    let status = p.cegraph(&["status", "train"]).code(1);
+    assert!(
+        status.stdout.contains("up-to-date  prepare"),
+        "{}",
+        status.stdout
+    );
+    assert!(!status.stdout.contains("report"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("1 of 5 node(s) up to date"),
+        "{}",
+        status.stdout
+    );
+    // A name that is neither a file nor a node says so.
+    let bad = p.cegraph(&["run", "sumarise"]).code(2);
+    assert!(
+        bad.stderr.contains("no stage or node named `sumarise`"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn default_pipeline_is_the_only_file_in_pipelines() {
+    let p = crate::project::Project::new();
+    p.write(
+        "pipelines/one.yaml",
+        "stages:\n  hello:\n    cmd: echo hi > ${outs[0]}\n    outs: [out/hi.txt]\n",
+    );
+    p.cegraph(&["run", "hello"]).ok();
+    assert_eq!(p.read("out/hi.txt"), "hi\n");
+    p.write("pipelines/two.yaml", "stages: {}\n");
+    let several = p.cegraph(&["status"]).code(2);
+    insta::assert_snapshot!(several.stderr);
+}
