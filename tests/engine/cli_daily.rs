@@ -101,3 +101,39 @@ fn default_pipeline_is_the_only_file_in_pipelines() {
     let several = p.cegraph(&["status"]).code(2);
     insta::assert_snapshot!(several.stderr);
 }
+
+const TWO_OUTPUT_MATRIX: &str = r#"
+stages:
+  train:
+    matrix:
+      seed: [1, 2]
+    cmd: echo model ${seed} > ${outs[0]} && echo log ${seed} > ${outs[1]}
+    outs: ["${out_dir}/model.txt", "${out_dir}/train.log"]
+  summarise:
+    deps: [train]
+    cmd: cat ${stages.train.outs[0]} > ${outs[0]}
+    outs: [out/summary.txt]
+  pick:
+    deps: [train]
+    cmd: cat ${stages.train[seed=2].outs[0]} > ${outs[0]}
+    outs: [out/pick.txt]
+"#;
+
+#[test]
+fn matrix_outs_index_reads_every_node() {
+    let p = crate::project::Project::with_pipeline(TWO_OUTPUT_MATRIX);
+    p.cegraph(&["run"]).ok();
+    assert_eq!(p.read("out/summary.txt"), "model 1\nmodel 2\n");
+    assert_eq!(p.read("out/pick.txt"), "model 2\n");
+}
+
+#[test]
+fn indexing_the_nodes_of_a_matrix_stage_is_a_located_error() {
+    let yaml = TWO_OUTPUT_MATRIX.replace(
+        "cat ${stages.train[seed=2].outs[0]}",
+        "cat ${stages.train[1]}",
+    );
+    let p = crate::project::Project::with_pipeline(&yaml);
+    let out = p.cegraph(&["status"]).code(2);
+    insta::assert_snapshot!(out.stderr);
+}
