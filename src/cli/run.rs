@@ -1,12 +1,9 @@
-use std::process::ExitCode;
-use std::sync::Mutex;
-
-use indicatif::ProgressBar;
-
+use super::run_progress::Progress;
 use crate::error::{Error, Result};
-use crate::exec::{Observer, Outcome, RunOptions};
+use crate::exec::{Outcome, RunOptions};
 use crate::kind::Catalog;
 use crate::store::lock::LockFile;
+use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,6 +36,9 @@ pub struct Args {
     /// Print only failures and the summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Stream each running node's output, each line prefixed by the node's name.
+    #[arg(short, long)]
+    verbose: bool,
     /// Where stale nodes run: on this machine, or as Slurm jobs (`cegraph exec-node`).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     executor: Executor,
@@ -57,85 +57,6 @@ pub struct Args {
 enum Executor {
     Local,
     Slurm,
-}
-
-/// Prints one line per node that did something, above a progress bar on terminals.
-struct Progress {
-    bar: ProgressBar,
-    quiet: bool,
-    running: Mutex<Vec<String>>,
-}
-
-impl Progress {
-    fn new(total: usize, quiet: bool) -> Self {
-        let bar = super::progress_bar(total);
-        Progress {
-            bar,
-            quiet,
-            running: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn say(&self, line: String) {
-        if self.bar.is_hidden() {
-            sayln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-    }
-
-    fn show_running(&self, running: &[String]) {
-        self.bar.set_message(running.join(", "));
-    }
-}
-
-impl Observer for Progress {
-    fn warning(&self, node: &str, message: &str) {
-        self.bar.suspend(|| eprintln!("warning: {node}: {message}"));
-    }
-
-    fn started(&self, node: &str) {
-        let mut r = self.running.lock().unwrap();
-        r.push(node.to_string());
-        self.show_running(&r);
-    }
-
-    fn finished(&self, node: &str, outcome: &Outcome) {
-        {
-            let mut r = self.running.lock().unwrap();
-            r.retain(|n| n != node);
-            self.show_running(&r);
-        }
-        self.bar.inc(1);
-        let line = match outcome {
-            Outcome::Ran { seconds } => format!("ran       {node} ({seconds:.2}s)"),
-            Outcome::Restored => format!("restored  {node} (from cache)"),
-            Outcome::Fetched => format!("fetched   {node} (from remote)"),
-            Outcome::Failed { message, log } if log.as_os_str().is_empty() => {
-                format!("FAILED    {node}: {message}")
-            }
-            Outcome::Failed { message, log } => {
-                format!(
-                    "FAILED    {node}: {message}\n          log: {}",
-                    log.display()
-                )
-            }
-            Outcome::Interrupted { .. } => format!("interrupted {node}"),
-            Outcome::WouldRun { why } => format!("would run {node}: {}", why.join("; ")),
-            Outcome::WouldRestore { why } => {
-                format!("would restore {node} (from cache): {}", why.join("; "))
-            }
-            Outcome::UpToDate | Outcome::Skipped => return,
-        };
-        if !self.quiet
-            || matches!(
-                outcome,
-                Outcome::Failed { .. } | Outcome::Interrupted { .. }
-            )
-        {
-            self.say(line);
-        }
-    }
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
@@ -190,7 +111,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         locked: args.locked,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
-    let progress = Progress::new(selected, args.quiet);
+    let progress = Progress::new(selected, opts.jobs, args.quiet, args.verbose);
     let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &progress)?;
     progress.bar.finish_and_clear();
     let count = |f: fn(&Outcome) -> bool| summary.count(f);

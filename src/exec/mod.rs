@@ -94,6 +94,8 @@ pub enum Outcome {
 pub trait Observer: Sync {
     fn started(&self, _node: &str) {}
     fn finished(&self, _node: &str, _outcome: &Outcome) {}
+    /// A chunk of a running node's combined stdout and stderr (not split at lines).
+    fn output(&self, _node: &str, _bytes: &[u8]) {}
     /// Something the user must know that does not stop the run (a corrupt cache object).
     fn warning(&self, node: &str, message: &str) {
         eprintln!("warning: {node}: {message}");
@@ -281,6 +283,7 @@ pub fn run(
                                 threads: platform::node_threads(node),
                                 gpus,
                                 exe: &opts.exe,
+                                observer,
                             },
                         ));
                     }

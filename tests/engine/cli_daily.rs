@@ -137,3 +137,49 @@ fn indexing_the_nodes_of_a_matrix_stage_is_a_located_error() {
     let out = p.cegraph(&["status"]).code(2);
     insta::assert_snapshot!(out.stderr);
 }
+
+const FAILING: &str = r#"
+stages:
+  bad:
+    cmd: >-
+      for i in $(seq 1 25); do echo "line $i"; done;
+      printf '\033[31mred\033[0m\n' >&2; exit 1
+    outs: [out/never.txt]
+"#;
+
+/// The run's output with the log path (a hash) made stable.
+fn without_log_path(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("log: ") {
+            Some(i) => format!("{}log: <log>", &l[..i]),
+            None => l.to_string(),
+        })
+        .map(|l| match l.find(" in ") {
+            Some(i) if l.contains("failed") => format!("{} in <time>", &l[..i]),
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn failed_node_shows_the_end_of_its_log_without_escape_codes() {
+    let p = crate::project::Project::with_pipeline(FAILING);
+    let out = p.cegraph(&["run"]).code(1);
+    // Piped: plain lines, never a terminal escape code (the command's own are removed too).
+    assert!(!out.stdout.contains("\x1b["), "{:?}", out.stdout);
+    assert!(!out.stderr.contains("\x1b["), "{:?}", out.stderr);
+    assert!(out.stdout.contains("│ line 25"), "{}", out.stdout);
+    assert!(!out.stdout.contains("│ line 5\n"), "{}", out.stdout);
+    insta::assert_snapshot!(without_log_path(&out.stdout));
+}
+
+#[test]
+fn verbose_streams_each_line_prefixed_by_its_node() {
+    let p = crate::project::Project::with_pipeline(FAILING);
+    let out = p.cegraph(&["run", "-v"]).code(1);
+    assert!(out.stdout.contains("bad | line 1\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("bad | line 25\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("bad | red\n"), "{}", out.stdout);
+    assert!(!out.stdout.contains("\x1b["), "{:?}", out.stdout);
+}
