@@ -18,6 +18,7 @@ mod pull;
 mod push;
 mod remote;
 mod run;
+mod run_dry;
 mod run_progress;
 mod run_slurm;
 mod schema;

@@ -17,6 +17,9 @@ pub struct Args {
     /// Show what would run or be restored; change nothing.
     #[arg(short = 'n', long)]
     dry_run: bool,
+    /// With -n: the plan as JSON (node, action, why, cmd or kind).
+    #[arg(long, requires = "dry_run")]
+    json: bool,
     /// Re-run exactly these nodes or stages even if up to date (they are run targets too);
     /// what depends on them re-runs only if their outputs change.
     #[arg(long, value_name = "TARGET", num_args = 1..)]
@@ -111,17 +114,17 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         locked: args.locked,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
-    let progress = Progress::new(selected, opts.jobs, args.quiet, args.verbose);
-    let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &progress)?;
-    progress.bar.finish_and_clear();
+    let summary = if args.dry_run {
+        crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &crate::exec::Silent)?
+    } else {
+        let progress = Progress::new(selected, opts.jobs, args.quiet, args.verbose);
+        let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &progress);
+        progress.bar.finish_and_clear();
+        summary?
+    };
     let count = |f: fn(&Outcome) -> bool| summary.count(f);
     if args.dry_run {
-        sayln!(
-            "dry run: {} would run, {} would be restored, {} up to date",
-            count(|o| matches!(o, Outcome::WouldRun { .. })),
-            count(|o| matches!(o, Outcome::WouldRestore { .. })),
-            count(|o| matches!(o, Outcome::UpToDate)),
-        );
+        super::run_dry::report(p, &summary, args.json);
         return Ok(ExitCode::SUCCESS);
     }
     super::check_locked(args.locked, &lock, &summary.lock, &lock_path)?;

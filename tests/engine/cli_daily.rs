@@ -183,3 +183,28 @@ fn verbose_streams_each_line_prefixed_by_its_node() {
     assert!(out.stdout.contains("bad | red\n"), "{}", out.stdout);
     assert!(!out.stdout.contains("\x1b["), "{:?}", out.stdout);
 }
+
+#[test]
+fn dry_run_prints_each_command_that_would_run() {
+    let p = matrix_project();
+    p.cegraph(&["run", "prepare"]).ok();
+    let dry = p.cegraph(&["run", "-n", "report"]).ok();
+    insta::assert_snapshot!(dry.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&p.cegraph(&["run", "-n", "--json", "report"]).ok().stdout).unwrap();
+    let plan = json.as_array().unwrap();
+    assert_eq!(plan.len(), 3, "{json:#}");
+    assert_eq!(plan[0]["action"], "run");
+    assert!(
+        plan[0]["cmd"]
+            .as_str()
+            .unwrap()
+            .starts_with("echo 'train[variant=rope,seed=1]' >> runs.log"),
+        "{json:#}"
+    );
+    assert_eq!(plan[2]["node"], "report");
+    assert_eq!(
+        plan[2]["why"][0],
+        "upstream train[variant=rope,seed=1] will run"
+    );
+}
