@@ -208,3 +208,45 @@ fn dry_run_prints_each_command_that_would_run() {
         "upstream train[variant=rope,seed=1] will run"
     );
 }
+
+fn load_error(yaml: &str) -> String {
+    let p = crate::project::Project::with_pipeline(yaml);
+    p.cegraph(&["status"]).code(2).stderr
+}
+
+#[test]
+fn matrix_of_wrong_type_says_what_it_takes() {
+    insta::assert_snapshot!(load_error(
+        "stages:\n  a:\n    cmd: echo ${seed}\n    matrix: 5\n"
+    ));
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest_and_names_cegraph_schema() {
+    let e = load_error("stages:\n  a:\n    cmd: echo\n    outz: [x]\n");
+    assert!(!e.contains("schemas/pipeline.schema.json"), "{e}");
+    insta::assert_snapshot!(e);
+}
+
+#[test]
+fn missing_dep_points_at_its_deps_entry() {
+    let p = crate::project::Project::with_pipeline(
+        "stages:\n  a:\n    cmd: echo\n    deps:\n      - data/here.txt\n      - data/missing.txt\n",
+    );
+    p.write("data/here.txt", "x");
+    insta::assert_snapshot!(p.cegraph(&["status"]).code(2).stderr);
+}
+
+#[test]
+fn dependency_cycle_closes_the_loop_at_its_deps_entry() {
+    insta::assert_snapshot!(load_error(
+        "stages:\n  a:\n    cmd: x\n    deps: [c]\n  b:\n    cmd: y\n    deps: [a]\n  c:\n    cmd: z\n    deps: [b]\n"
+    ));
+}
+
+#[test]
+fn unclosed_bracket_is_named_where_it_opens() {
+    insta::assert_snapshot!(load_error(
+        "stages:\n  a:\n    cmd: echo\n    deps: [x,\n    outs: [y]\n"
+    ));
+}
