@@ -10,10 +10,14 @@ macro_rules! sayln {
 
 mod cancel;
 mod checkout;
+mod completions;
 mod dag;
 mod doctor;
 mod exec_node;
 mod gc;
+mod init;
+mod list;
+mod log;
 mod pull;
 mod push;
 mod remote;
@@ -110,6 +114,14 @@ enum Command {
     Checkout(checkout::Args),
     /// Provenance of one node: what went into its key, its outputs, metrics and log.
     Show(show::Args),
+    /// Every stage and node with its kind, command and state.
+    List(list::Args),
+    /// Past runs of the nodes (from the cache's run records), newest first.
+    Log(log::Args),
+    /// Write a first cegraph.yaml (with an example stage) and ignore cache/ and out/ in git.
+    Init,
+    /// Print a shell completion script: `cegraph completions bash > ~/.local/share/bash-completion/completions/cegraph`.
+    Completions(completions::Args),
     /// Print the JSON schema of pipeline files.
     Schema,
     /// Check the set-up: libtorch version, threads, CUDA, and what to fix.
@@ -151,6 +163,10 @@ pub fn main(catalog: Catalog) -> ExitCode {
         Command::Push(a) => push::run(a, &catalog),
         Command::Pull(a) => pull::run(a, &catalog),
         Command::Checkout(a) => checkout::run(a, &catalog),
+        Command::List(a) => list::run(a, &catalog),
+        Command::Log(a) => log::run(a, &catalog),
+        Command::Init => init::run(),
+        Command::Completions(a) => completions::run(a),
         Command::Schema => schema::run(),
         Command::Doctor => doctor::run(),
         Command::ExecNode(a) => return exec_node::run(a, &catalog),

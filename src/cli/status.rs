@@ -35,18 +35,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let targets = super::targets(&l.pipeline, &args.targets)?;
     super::end_leftovers_of_dead_run(&l);
     let lock = LockFile::read(&l.pipeline.lock_path())?;
-    let opts = RunOptions {
-        jobs: 1,
-        targets,
-        dry_run: true,
-        force: Vec::new(),
-        keep_going: true,
-        collect_only: false,
-        exe: std::path::PathBuf::new(),
-        remote: None,
-        push: false,
-        locked: false,
-    };
+    let opts = planning_options(targets);
     let summary = crate::exec::run(
         &l.pipeline,
         &l.dag,
@@ -131,5 +120,21 @@ fn mark_slurm_jobs(l: &super::Loaded, rows: &mut [NodeStatus]) {
             };
             r.slurm_job = Some(id.clone());
         }
+    }
+}
+
+/// Options for a dry run that only judges the nodes (`status`, `list`).
+pub fn planning_options(targets: Vec<usize>) -> RunOptions {
+    RunOptions {
+        jobs: 1,
+        targets,
+        dry_run: true,
+        force: Vec::new(),
+        keep_going: true,
+        collect_only: false,
+        exe: std::path::PathBuf::new(),
+        remote: None,
+        push: false,
+        locked: false,
     }
 }
