@@ -182,7 +182,7 @@ fn key_at(text: &str, at: (u64, u64)) -> Option<String> {
         .map(|l| l.trim_end())
         .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .filter(|l| l.ends_with(':'))
-        .and_then(|l| last_key(l))
+        .and_then(last_key)
 }
 
 /// The identifier before the last `:` of `s`, when `:` ends it or is followed by a space.
