@@ -263,37 +263,58 @@ fn load_with(
     })
 }
 
+/// `./cegraph.yaml`, else the only `pipelines/*.yaml`; from a subdirectory of a workspace
+/// (marked by `cegraph.toml` or `.git`) the same is looked for up to its root.
 fn default_pipeline() -> Result<PathBuf> {
-    if Path::new("cegraph.yaml").exists() {
-        return Ok("cegraph.yaml".into());
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let root = cwd
+        .ancestors()
+        .find(|d| d.join("cegraph.toml").exists() || d.join(".git").exists());
+    let dirs: Vec<&Path> = match root {
+        Some(root) => cwd
+            .ancestors()
+            .take_while(|d| d.starts_with(root))
+            .collect(),
+        None => vec![cwd.as_path()],
+    };
+    for dir in dirs {
+        // Found in the working directory: a relative path, as the user would write it.
+        let shown = |p: PathBuf| p.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(p);
+        if dir.join("cegraph.yaml").exists() {
+            return Ok(shown(dir.join("cegraph.yaml")));
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("pipelines"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                    .map(shown)
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        match found.len() {
+            0 => continue,
+            1 => return Ok(found.remove(0)),
+            _ => {
+                return Err(Error::usage(
+                    "no pipeline given and several found",
+                    format!(
+                        "pass one of: {}",
+                        found
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("pipelines")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(Error::usage(
-            "no pipeline given and none found",
-            "pass a pipeline file, or create ./cegraph.yaml or pipelines/<name>.yaml",
-        )),
-        _ => Err(Error::usage(
-            "no pipeline given and several found",
-            format!(
-                "pass one of: {}",
-                found
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
+    Err(Error::usage(
+        "no pipeline given and none found",
+        "pass a pipeline file, or create ./cegraph.yaml (`cegraph init`) or pipelines/<name>.yaml",
+    ))
 }
 
 /// Resolve target names, as a usage error on a bad name.

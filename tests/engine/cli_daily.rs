@@ -250,3 +250,18 @@ fn unclosed_bracket_is_named_where_it_opens() {
         "stages:\n  a:\n    cmd: echo\n    deps: [x,\n    outs: [y]\n"
     ));
 }
+
+#[test]
+fn default_pipeline_is_found_from_a_subdirectory_of_the_workspace() {
+    let p = matrix_project();
+    std::fs::create_dir_all(p.join("src/deep")).unwrap();
+    let out: crate::project::Run = p
+        .command(&["run", "prepare"])
+        .current_dir(p.join("src/deep"))
+        .output()
+        .unwrap()
+        .into();
+    let out = out.ok();
+    assert!(out.stdout.contains("ran       prepare"), "{}", out.stdout);
+    assert!(p.join("out/corpus.upper").exists());
+}
