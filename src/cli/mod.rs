@@ -64,7 +64,8 @@ Exit codes:
 /// Options shared by the commands that read a pipeline.
 #[derive(clap::Args, Clone)]
 pub struct PipelineArgs {
-    /// The pipeline file. Default: ./cegraph.yaml, else the only pipelines/*.yaml.
+    /// The pipeline file. Default: ./cegraph.yaml, else the only pipelines/*.yaml (looked for
+    /// up to the workspace root). A first argument that names no file is the first target.
     pub pipeline: Option<PathBuf>,
     /// The cache directory. Default: <workspace>/cache.
     #[arg(long, env = "CEGRAPH_CACHE", global = true)]

@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, requires = "dry_run")]
     json: bool,
     /// Re-run exactly these nodes or stages even if up to date (they are run targets too);
-    /// what depends on them re-runs only if their outputs change.
+    /// what depends on them re-runs only if their outputs change. Everything: --force-all.
     #[arg(long, value_name = "TARGET", num_args = 1..)]
     force: Vec<String>,
     /// Re-run these nodes or stages and everything downstream of them.
