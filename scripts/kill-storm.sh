@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kill storm: ROUNDS times, start `cegraph run --force -j 4` on a 22-node pipeline whose stages
+# Kill storm: ROUNDS times, start `cegraph run --force-all -j 4` on a 22-node pipeline whose stages
 # sleep and then write (20 small nodes, one 100 MB output, one that gathers), and stop it with
 # kill -9 or SIGTERM at a random moment, or with kill -9 while it copies an output into the cache
 # (as soon as cache/tmp holds a file). After each kill:
@@ -80,7 +80,7 @@ orphans_after_next=0
 tmp_leftovers=0
 declare -A codes=()
 for ((round = 1; round <= rounds; round++)); do
-    "$bin" run --force -j 4 -q >/dev/null 2>run.err &
+    "$bin" run --force-all -j 4 -q >/dev/null 2>run.err &
     pid=$!
     case $((RANDOM % 3)) in
     0)

@@ -56,11 +56,19 @@ impl Dag {
                 .unwrap_or_default();
             let mut members: Vec<usize> = scc.iter().map(|ix| ix.index()).collect();
             members.sort_unstable();
-            let names: Vec<&str> = members.iter().map(|&i| p.nodes[i].name.as_str()).collect();
-            let first = &p.nodes[*members.first().unwrap_or(&0)];
+            let cycle = cycle_through(p, &members);
+            let names: Vec<&str> = cycle.iter().map(|&i| p.nodes[i].name.as_str()).collect();
+            let first = &p.nodes[cycle[0]];
+            // Point at the `deps:` entry of the first node that names the next one.
+            let at = first
+                .upstream
+                .iter()
+                .position(|&u| u == cycle[1])
+                .and_then(|k| first.upstream_at.get(k).copied())
+                .unwrap_or(first.line_col);
             return Err(p.source.error(
-                first.line_col,
-                format!("dependency cycle between: {}", names.join(" → ")),
+                at,
+                format!("dependency cycle (each needs the next): {}", names.join(" → ")),
                 Some("a stage cannot (indirectly) depend on its own outputs: remove one of these deps".into()),
             ));
         }
@@ -84,9 +92,52 @@ impl Dag {
         keep
     }
 
+    /// The roots and everything that depends on them, directly or not.
+    pub fn downstream_closure(&self, roots: &[usize]) -> Vec<bool> {
+        let mut keep = vec![false; self.graph.node_count()];
+        for &r in roots {
+            let mut dfs = Dfs::new(&self.graph, NodeIndex::new(r));
+            while let Some(ix) = dfs.next(&self.graph) {
+                keep[ix.index()] = true;
+            }
+        }
+        keep
+    }
+
     pub fn downstream(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.graph.neighbors(NodeIndex::new(i)).map(|ix| ix.index())
     }
+}
+
+/// A closed path of "depends on" edges within a cycle's members, from the first member back
+/// to it: `[a, b, a]`.
+fn cycle_through(p: &Pipeline, members: &[usize]) -> Vec<usize> {
+    let Some(&start) = members.first() else {
+        return vec![0, 0];
+    };
+    // Breadth-first over upstream edges inside the component, until one leads back to start.
+    let mut parent: std::collections::HashMap<usize, usize> = Default::default();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(i) = queue.pop_front() {
+        for &u in &p.nodes[i].upstream {
+            if u == start {
+                let mut path = vec![start];
+                let mut at = i;
+                while at != start {
+                    path.push(at);
+                    at = parent[&at];
+                }
+                path[1..].reverse();
+                path.push(start);
+                return path;
+            }
+            if members.binary_search(&u).is_ok() && !parent.contains_key(&u) {
+                parent.insert(u, i);
+                queue.push_back(u);
+            }
+        }
+    }
+    vec![start, start]
 }
 
 /// Resolve CLI targets: node names, or stage names (all their nodes), or `stage[k=v]` filters.

@@ -13,6 +13,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
+    let mut args = args;
+    args.pipeline.take_target(&mut args.targets);
     let l = super::load(&args.pipeline, catalog)?;
     let p = &l.pipeline;
     let lock_path = p.lock_path();

@@ -10,14 +10,20 @@ macro_rules! sayln {
 
 mod cancel;
 mod checkout;
+mod completions;
 mod dag;
 mod doctor;
 mod exec_node;
 mod gc;
+mod init;
+mod list;
+mod log;
 mod pull;
 mod push;
 mod remote;
 mod run;
+mod run_dry;
+mod run_progress;
 mod run_slurm;
 mod schema;
 mod show;
@@ -58,11 +64,31 @@ Exit codes:
 /// Options shared by the commands that read a pipeline.
 #[derive(clap::Args, Clone)]
 pub struct PipelineArgs {
-    /// The pipeline file. Default: ./cegraph.yaml, else the only pipelines/*.yaml.
+    /// The pipeline file. Default: ./cegraph.yaml, else the only pipelines/*.yaml (looked for
+    /// up to the workspace root). A first argument that names no file is the first target.
     pub pipeline: Option<PathBuf>,
     /// The cache directory. Default: <workspace>/cache.
     #[arg(long, env = "CEGRAPH_CACHE", global = true)]
     pub cache: Option<PathBuf>,
+    /// The first argument, when it named no file and was taken as a target.
+    #[arg(skip)]
+    pub taken_as_target: Option<String>,
+}
+
+impl PipelineArgs {
+    /// `cegraph run summarise`: a first argument that names no file (and does not look like a
+    /// YAML path) is the first target, and the default pipeline is used.
+    pub fn take_target(&mut self, targets: &mut Vec<String>) {
+        let Some(first) = &self.pipeline else { return };
+        let yaml = first.extension().is_some_and(|x| x == "yaml" || x == "yml");
+        if first.exists() || yaml {
+            return;
+        }
+        let name = first.to_string_lossy().into_owned();
+        targets.insert(0, name.clone());
+        self.taken_as_target = Some(name);
+        self.pipeline = None;
+    }
 }
 
 #[derive(Subcommand)]
@@ -89,6 +115,14 @@ enum Command {
     Checkout(checkout::Args),
     /// Provenance of one node: what went into its key, its outputs, metrics and log.
     Show(show::Args),
+    /// Every stage and node with its kind, command and state.
+    List(list::Args),
+    /// Past runs of the nodes (from the cache's run records), newest first.
+    Log(log::Args),
+    /// Write a first cegraph.yaml (with an example stage) and ignore cache/ and out/ in git.
+    Init,
+    /// Print a shell completion script: `cegraph completions bash > ~/.local/share/bash-completion/completions/cegraph`.
+    Completions(completions::Args),
     /// Print the JSON schema of pipeline files.
     Schema,
     /// Check the set-up: libtorch version, threads, CUDA, and what to fix.
@@ -130,6 +164,10 @@ pub fn main(catalog: Catalog) -> ExitCode {
         Command::Push(a) => push::run(a, &catalog),
         Command::Pull(a) => pull::run(a, &catalog),
         Command::Checkout(a) => checkout::run(a, &catalog),
+        Command::List(a) => list::run(a, &catalog),
+        Command::Log(a) => log::run(a, &catalog),
+        Command::Init => init::run(),
+        Command::Completions(a) => completions::run(a),
         Command::Schema => schema::run(),
         Command::Doctor => doctor::run(),
         Command::ExecNode(a) => return exec_node::run(a, &catalog),
@@ -196,7 +234,13 @@ fn load_with(
 ) -> Result<Loaded> {
     let path = match &args.pipeline {
         Some(p) => p.clone(),
-        None => default_pipeline()?,
+        None => default_pipeline().map_err(|e| match &args.taken_as_target {
+            Some(t) => Error::usage(
+                format!("`{t}` is neither a file nor, with no default pipeline found, a target"),
+                "pass the pipeline file first, or run where ./cegraph.yaml or one pipelines/*.yaml is",
+            ),
+            None => e,
+        })?,
     };
     if !path.exists() {
         return Err(Error::usage(
@@ -220,37 +264,58 @@ fn load_with(
     })
 }
 
+/// `./cegraph.yaml`, else the only `pipelines/*.yaml`; from a subdirectory of a workspace
+/// (marked by `cegraph.toml` or `.git`) the same is looked for up to its root.
 fn default_pipeline() -> Result<PathBuf> {
-    if Path::new("cegraph.yaml").exists() {
-        return Ok("cegraph.yaml".into());
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let root = cwd
+        .ancestors()
+        .find(|d| d.join("cegraph.toml").exists() || d.join(".git").exists());
+    let dirs: Vec<&Path> = match root {
+        Some(root) => cwd
+            .ancestors()
+            .take_while(|d| d.starts_with(root))
+            .collect(),
+        None => vec![cwd.as_path()],
+    };
+    for dir in dirs {
+        // Found in the working directory: a relative path, as the user would write it.
+        let shown = |p: PathBuf| p.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(p);
+        if dir.join("cegraph.yaml").exists() {
+            return Ok(shown(dir.join("cegraph.yaml")));
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("pipelines"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                    .map(shown)
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        match found.len() {
+            0 => continue,
+            1 => return Ok(found.remove(0)),
+            _ => {
+                return Err(Error::usage(
+                    "no pipeline given and several found",
+                    format!(
+                        "pass one of: {}",
+                        found
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("pipelines")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(Error::usage(
-            "no pipeline given and none found",
-            "pass a pipeline file, or create ./cegraph.yaml or pipelines/<name>.yaml",
-        )),
-        _ => Err(Error::usage(
-            "no pipeline given and several found",
-            format!(
-                "pass one of: {}",
-                found
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
+    Err(Error::usage(
+        "no pipeline given and none found",
+        "pass a pipeline file, or create ./cegraph.yaml (`cegraph init`) or pipelines/<name>.yaml",
+    ))
 }
 
 /// Resolve target names, as a usage error on a bad name.

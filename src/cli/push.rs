@@ -20,6 +20,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
+    let mut args = args;
+    args.pipeline.take_target(&mut args.targets);
     let l = super::load(&args.pipeline, catalog)?;
     let lock = super::remote::read_lock(&l)?;
     let entries = super::remote::entries(&l, &lock, &args.targets)?;

@@ -1,12 +1,9 @@
-use std::process::ExitCode;
-use std::sync::Mutex;
-
-use indicatif::ProgressBar;
-
+use super::run_progress::Progress;
 use crate::error::{Error, Result};
-use crate::exec::{Observer, Outcome, RunOptions};
+use crate::exec::{Outcome, RunOptions};
 use crate::kind::Catalog;
 use crate::store::lock::LockFile;
+use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,9 +17,19 @@ pub struct Args {
     /// Show what would run or be restored; change nothing.
     #[arg(short = 'n', long)]
     dry_run: bool,
-    /// Re-run the selected nodes even if they are up to date.
+    /// With -n: the plan as JSON (node, action, why, cmd or kind).
+    #[arg(long, requires = "dry_run")]
+    json: bool,
+    /// Re-run exactly these nodes or stages even if up to date (they are run targets too);
+    /// what depends on them re-runs only if their outputs change. Everything: --force-all.
+    #[arg(long, value_name = "TARGET", num_args = 1..)]
+    force: Vec<String>,
+    /// Re-run these nodes or stages and everything downstream of them.
+    #[arg(short = 'R', long, value_name = "TARGET", num_args = 1..)]
+    force_downstream: Vec<String>,
+    /// Re-run every selected node, upstream ones included.
     #[arg(long)]
-    force: bool,
+    force_all: bool,
     /// After a failure, still finish the branches that do not depend on it.
     #[arg(short = 'k', long)]
     keep_going: bool,
@@ -32,6 +39,9 @@ pub struct Args {
     /// Print only failures and the summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Stream each running node's output, each line prefixed by the node's name.
+    #[arg(short, long)]
+    verbose: bool,
     /// Where stale nodes run: on this machine, or as Slurm jobs (`cegraph exec-node`).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     executor: Executor,
@@ -52,89 +62,12 @@ enum Executor {
     Slurm,
 }
 
-/// Prints one line per node that did something, above a progress bar on terminals.
-struct Progress {
-    bar: ProgressBar,
-    quiet: bool,
-    running: Mutex<Vec<String>>,
-}
-
-impl Progress {
-    fn new(total: usize, quiet: bool) -> Self {
-        let bar = super::progress_bar(total);
-        Progress {
-            bar,
-            quiet,
-            running: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn say(&self, line: String) {
-        if self.bar.is_hidden() {
-            sayln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-    }
-
-    fn show_running(&self, running: &[String]) {
-        self.bar.set_message(running.join(", "));
-    }
-}
-
-impl Observer for Progress {
-    fn warning(&self, node: &str, message: &str) {
-        self.bar.suspend(|| eprintln!("warning: {node}: {message}"));
-    }
-
-    fn started(&self, node: &str) {
-        let mut r = self.running.lock().unwrap();
-        r.push(node.to_string());
-        self.show_running(&r);
-    }
-
-    fn finished(&self, node: &str, outcome: &Outcome) {
-        {
-            let mut r = self.running.lock().unwrap();
-            r.retain(|n| n != node);
-            self.show_running(&r);
-        }
-        self.bar.inc(1);
-        let line = match outcome {
-            Outcome::Ran { seconds } => format!("ran       {node} ({seconds:.2}s)"),
-            Outcome::Restored => format!("restored  {node} (from cache)"),
-            Outcome::Fetched => format!("fetched   {node} (from remote)"),
-            Outcome::Failed { message, log } if log.as_os_str().is_empty() => {
-                format!("FAILED    {node}: {message}")
-            }
-            Outcome::Failed { message, log } => {
-                format!(
-                    "FAILED    {node}: {message}\n          log: {}",
-                    log.display()
-                )
-            }
-            Outcome::Interrupted { .. } => format!("interrupted {node}"),
-            Outcome::WouldRun { why } => format!("would run {node}: {}", why.join("; ")),
-            Outcome::WouldRestore { why } => {
-                format!("would restore {node} (from cache): {}", why.join("; "))
-            }
-            Outcome::UpToDate | Outcome::Skipped => return,
-        };
-        if !self.quiet
-            || matches!(
-                outcome,
-                Outcome::Failed { .. } | Outcome::Interrupted { .. }
-            )
-        {
-            self.say(line);
-        }
-    }
-}
-
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
+    let mut args = args;
+    args.pipeline.take_target(&mut args.targets);
     let l = super::load(&args.pipeline, catalog)?;
     let p = &l.pipeline;
-    let targets = super::targets(p, &args.targets)?;
+    let (targets, force) = forced_nodes(&l, &args)?;
     if args.executor == Executor::Slurm && (args.remote.is_some() || args.push) {
         return Err(Error::usage(
             "--remote and --push do not work with --executor slurm yet",
@@ -143,7 +76,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     }
     if args.executor == Executor::Slurm && !args.dry_run {
         let how = super::run_slurm::How {
-            force: args.force,
+            force: force.clone(),
             locked: args.locked,
             quiet: args.quiet,
         };
@@ -170,7 +103,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         }),
         targets,
         dry_run: args.dry_run,
-        force: args.force,
+        force,
         keep_going: args.keep_going,
         collect_only: false,
         exe: super::kind_runner()?,
@@ -181,17 +114,17 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         locked: args.locked,
     };
     let selected = l.dag.closure(&opts.targets).iter().filter(|&&s| s).count();
-    let progress = Progress::new(selected, args.quiet);
-    let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &progress)?;
-    progress.bar.finish_and_clear();
+    let summary = if args.dry_run {
+        crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &crate::exec::Silent)?
+    } else {
+        let progress = Progress::new(selected, opts.jobs, args.quiet, args.verbose);
+        let summary = crate::exec::run(p, &l.dag, &l.store, &lock, &opts, &progress);
+        progress.bar.finish_and_clear();
+        summary?
+    };
     let count = |f: fn(&Outcome) -> bool| summary.count(f);
     if args.dry_run {
-        sayln!(
-            "dry run: {} would run, {} would be restored, {} up to date",
-            count(|o| matches!(o, Outcome::WouldRun { .. })),
-            count(|o| matches!(o, Outcome::WouldRestore { .. })),
-            count(|o| matches!(o, Outcome::UpToDate)),
-        );
+        super::run_dry::report(p, &summary, args.json);
         return Ok(ExitCode::SUCCESS);
     }
     super::check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
@@ -219,4 +152,35 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         None if !pushed_all => Ok(ExitCode::FAILURE),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The run's targets and the nodes it forces (by node index). Forced nodes are targets too;
+/// without positional targets the run is limited to the forced nodes (and what they need).
+fn forced_nodes(l: &super::Loaded, args: &Args) -> Result<(Vec<usize>, Vec<bool>)> {
+    let p = &l.pipeline;
+    let n = p.nodes.len();
+    let mut targets = super::targets(p, &args.targets)?;
+    let exact = super::targets(p, &args.force)?;
+    let roots = super::targets(p, &args.force_downstream)?;
+    let mut force = vec![false; n];
+    for &i in &exact {
+        force[i] = true;
+    }
+    if !roots.is_empty() {
+        for (i, below) in l.dag.downstream_closure(&roots).into_iter().enumerate() {
+            force[i] |= below;
+        }
+    }
+    if args.force_all {
+        force = l.dag.closure(&targets);
+    } else if !exact.is_empty() || !roots.is_empty() {
+        let forced = (0..n).filter(|&i| force[i]);
+        if targets.is_empty() {
+            targets = forced.collect();
+        } else {
+            // A forced node outside the selection joins it.
+            targets.extend(forced);
+        }
+    }
+    Ok((targets, force))
 }

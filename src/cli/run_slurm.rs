@@ -17,7 +17,7 @@ use super::{Loaded, check_locked};
 
 /// The `run` flags that matter here.
 pub struct How {
-    pub force: bool,
+    pub force: Vec<bool>,
     pub locked: bool,
     pub quiet: bool,
 }
@@ -63,7 +63,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
     let opts = SlurmOptions {
         settings,
         targets: targets.clone(),
-        force: args.force,
+        force: args.force.clone(),
         exe,
     };
     let cluster = Cluster::new();
@@ -166,7 +166,7 @@ pub fn run(l: &Loaded, targets: Vec<usize>, args: How, s: &SlurmArgs) -> Result<
         jobs: 1,
         targets,
         dry_run: false,
-        force: false,
+        force: Vec::new(),
         keep_going: true,
         collect_only: true,
         remote: None,

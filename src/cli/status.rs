@@ -11,6 +11,8 @@ use crate::store::lock::LockFile;
 pub struct Args {
     #[command(flatten)]
     pipeline: super::PipelineArgs,
+    /// Nodes or stages to show (with what they depend on). Default: all.
+    targets: Vec<String>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -27,21 +29,13 @@ struct NodeStatus {
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
+    let mut args = args;
+    args.pipeline.take_target(&mut args.targets);
     let l = super::load_read_only(&args.pipeline, catalog)?;
+    let targets = super::targets(&l.pipeline, &args.targets)?;
     super::end_leftovers_of_dead_run(&l);
     let lock = LockFile::read(&l.pipeline.lock_path())?;
-    let opts = RunOptions {
-        jobs: 1,
-        targets: Vec::new(),
-        dry_run: true,
-        force: false,
-        keep_going: true,
-        collect_only: false,
-        exe: std::path::PathBuf::new(),
-        remote: None,
-        push: false,
-        locked: false,
-    };
+    let opts = planning_options(targets);
     let summary = crate::exec::run(
         &l.pipeline,
         &l.dag,
@@ -126,5 +120,21 @@ fn mark_slurm_jobs(l: &super::Loaded, rows: &mut [NodeStatus]) {
             };
             r.slurm_job = Some(id.clone());
         }
+    }
+}
+
+/// Options for a dry run that only judges the nodes (`status`, `list`).
+pub fn planning_options(targets: Vec<usize>) -> RunOptions {
+    RunOptions {
+        jobs: 1,
+        targets,
+        dry_run: true,
+        force: Vec::new(),
+        keep_going: true,
+        collect_only: false,
+        exe: std::path::PathBuf::new(),
+        remote: None,
+        push: false,
+        locked: false,
     }
 }

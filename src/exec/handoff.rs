@@ -325,6 +325,7 @@ fn run_job(
         threads: job.threads,
         gpus: job.gpus,
         exe,
+        observer: &super::Silent,
     };
     match run_node(store, req) {
         Ok(rec) => Ok(JobOutcome::Ran {

@@ -56,6 +56,8 @@ pub struct JobRequest<'a> {
     pub threads: usize,
     pub gpus: usize,
     pub exe: &'a Path,
+    /// Sees the node's output as it is written to the log (`run -v`).
+    pub observer: &'a dyn super::Observer,
 }
 
 /// Run a node and record it. On failure nothing is recorded; the log stays.
@@ -155,7 +157,12 @@ fn note_in_log(log: &Path, message: &str) -> PathBuf {
 /// going to the node's log. The log file is created only when the child prints something (or
 /// the node fails): most trivial nodes print nothing, and a file create is a large part of a
 /// small node's cost.
-fn run_logged(mut cmd: Command, node: &str, log: &Path) -> std::result::Result<(), String> {
+fn run_logged(
+    mut cmd: Command,
+    node: &str,
+    log: &Path,
+    observer: &dyn super::Observer,
+) -> std::result::Result<(), String> {
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::null()).stdout(writer).stderr(writer2);
@@ -179,6 +186,7 @@ fn run_logged(mut cmd: Command, node: &str, log: &Path) -> std::result::Result<(
                 if let Some(f) = file.as_mut() {
                     std::io::Write::write_all(f, &buf[..n]).map_err(|e| e.to_string())?;
                 }
+                observer.output(node, &buf[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
@@ -215,7 +223,7 @@ fn run_cmd(
         .env("CEGRAPH_OUT_DIR", &req.node.out_dir)
         .env("CEGRAPH_THREADS", req.threads.to_string())
         .env("OMP_NUM_THREADS", req.threads.to_string());
-    run_logged(command, &req.node.name, log)?;
+    run_logged(command, &req.node.name, log, req.observer)?;
     Ok(BTreeMap::new())
 }
 
@@ -265,7 +273,7 @@ fn run_kind(
         .current_dir(ws)
         .envs(&req.node.env)
         .env("OMP_NUM_THREADS", req.threads.to_string());
-    run_logged(command, &req.node.name, log)?;
+    run_logged(command, &req.node.name, log, req.observer)?;
     let outcome: StageOutcome = fs::read(&job.result)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

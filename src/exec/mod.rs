@@ -36,7 +36,9 @@ pub struct RunOptions {
     pub jobs: usize,
     pub targets: Vec<usize>,
     pub dry_run: bool,
-    pub force: bool,
+    /// Nodes to run even if up to date, by node index (`run --force…`); missing = not forced.
+    /// Their consumers run only if the outputs change (early cutoff).
+    pub force: Vec<bool>,
     pub keep_going: bool,
     /// Restore what the cache has but run nothing: after a Slurm run, whose jobs put their
     /// results in the cache, this brings the workspace and lock file up to date.
@@ -49,6 +51,13 @@ pub struct RunOptions {
     pub push: bool,
     /// `run --locked`: a corrupt cache object fails the run instead of re-running its node.
     pub locked: bool,
+}
+
+impl RunOptions {
+    /// Whether node `i` is to run even if up to date.
+    pub fn forced(&self, i: usize) -> bool {
+        self.force.get(i).copied().unwrap_or(false)
+    }
 }
 
 /// What happened to one node in a run.
@@ -85,6 +94,8 @@ pub enum Outcome {
 pub trait Observer: Sync {
     fn started(&self, _node: &str) {}
     fn finished(&self, _node: &str, _outcome: &Outcome) {}
+    /// A chunk of a running node's combined stdout and stderr (not split at lines).
+    fn output(&self, _node: &str, _bytes: &[u8]) {}
     /// Something the user must know that does not stop the run (a corrupt cache object).
     fn warning(&self, node: &str, message: &str) {
         eprintln!("warning: {node}: {message}");
@@ -186,9 +197,10 @@ pub fn run(
                     &inputs,
                     &key,
                     lock.nodes.get(&node.name),
-                    opts.force,
+                    opts.forced(i),
                 );
-                let (verdict, fetched) = fetch_from_remote(p, opts, store, &key, verdict)?;
+                let forced = opts.forced(i);
+                let (verdict, fetched) = fetch_from_remote(p, opts, forced, store, &key, verdict)?;
                 if let Verdict::Restore(rec, _) = &verdict
                     && !opts.dry_run
                 {
@@ -271,6 +283,7 @@ pub fn run(
                                 threads: platform::node_threads(node),
                                 gpus,
                                 exe: &opts.exe,
+                                observer,
                             },
                         ));
                     }
@@ -426,12 +439,13 @@ pub fn run(
 fn fetch_from_remote(
     p: &Pipeline,
     opts: &RunOptions,
+    forced: bool,
     store: &Store,
     key: &Hash,
     verdict: Verdict,
 ) -> Result<(Verdict, bool)> {
     match (verdict, &opts.remote) {
-        (Verdict::Run(mut why), Some(remote)) if !opts.dry_run && !opts.force => {
+        (Verdict::Run(mut why), Some(remote)) if !opts.dry_run && !forced => {
             let Some(rec) = remote.record(key)? else {
                 return Ok((Verdict::Run(why), false));
             };

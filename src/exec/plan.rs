@@ -31,7 +31,7 @@ pub fn key_inputs(
     upstream_outs: &dyn Fn(usize) -> Option<Vec<OutputRecord>>,
 ) -> Result<KeyInputs> {
     let mut deps = BTreeMap::new();
-    for d in &node.deps {
+    for (k, d) in node.deps.iter().enumerate() {
         let abs = p.workspace.join(d);
         let hashed = store.stat.hash_path(&abs).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -39,7 +39,8 @@ pub fn key_inputs(
                     Some(s) => format!("did you mean the stage `{s}`?"),
                     None => "create it, fix the path (relative to the workspace root), or name the stage that makes it".into(),
                 };
-                p.source.error(node.line_col, format!("{}: dep `{d}` does not exist", node.name), Some(hint))
+                let at = node.deps_at.get(k).copied().unwrap_or(node.line_col);
+                p.source.error(at, format!("{}: dep `{d}` does not exist", node.name), Some(hint))
             } else {
                 Error::io(&abs, e)
             }
@@ -202,23 +203,8 @@ fn closest_stage<'p>(p: &'p Pipeline, dep: &str) -> Option<&'p str> {
     let name = dep.split('[').next().unwrap_or(dep);
     p.stages
         .keys()
-        .map(|s| (edit_distance(s, name), s.as_str()))
-        .filter(|(d, _)| *d <= 2)
+        .map(|s| (strsim::levenshtein(s, name), s.as_str()))
+        .filter(|(d, _)| *d <= 2 && *d < name.len())
         .min()
         .map(|(_, s)| s)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + (ca != *cb) as usize).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }

@@ -216,44 +216,19 @@ impl Resolver<'_> {
                         )
                     }
                 };
-                let paths: Vec<String> = match field(rest) {
-                    Some((f, tail)) if f == "outs" => {
-                        let all: Vec<String> = selected
-                            .iter()
-                            .flat_map(|&j| ns.nodes[j].outs.iter().map(|o| o.path.clone()))
-                            .collect();
-                        match tail {
-                            [] => all,
-                            [Segment::Index(i)] => match all.get(*i) {
-                                Some(p) => vec![p.clone()],
-                                None => {
-                                    return fail(
-                                        format!(
-                                            "`${{{expr}}}`: `{stage}` has only {} output(s)",
-                                            all.len()
-                                        ),
-                                        "indexes start at 0",
-                                    );
-                                }
-                            },
-                            _ => {
-                                return fail(
-                                    format!("cannot read `${{{expr}}}`"),
-                                    "e.g. ${stages.prepare.outs[0]}",
-                                );
-                            }
-                        }
-                    }
-                    Some((f, [])) if f == "out_dir" => selected
-                        .iter()
-                        .map(|&j| ns.nodes[j].out_dir.clone())
-                        .collect(),
-                    _ => {
-                        return fail(
-                            format!("cannot read `${{{expr}}}`"),
-                            "a stage offers `outs`, `outs[i]` and `out_dir`",
-                        );
-                    }
+                if let Some(Segment::Index(_)) = rest.first() {
+                    return fail(
+                        format!(
+                            "`${{{expr}}}` indexes the nodes of `{stage}`, which have no order"
+                        ),
+                        &format!(
+                            "pick a node by its matrix values, e.g. ${{stages.{stage}[seed=1].outs[0]}}, or take the i-th output of each node with ${{stages.{stage}.outs[0]}}"
+                        ),
+                    );
+                }
+                let paths = match stage_paths(&stage, &selected, ns.nodes, rest) {
+                    Ok(paths) => paths,
+                    Err((msg, help)) => return fail(format!("`${{{expr}}}`{msg}"), &help),
                 };
                 Ok(Looked::StageOuts(selected, paths))
             }
@@ -302,6 +277,45 @@ impl Resolver<'_> {
                 )
             }
         }
+    }
+}
+
+/// What `${stages.S….outs}`, `.outs[i]` (the i-th output of each selected node) or `.out_dir`
+/// gives for the selected nodes; an error is (message tail, help).
+fn stage_paths(
+    stage: &str,
+    selected: &[usize],
+    nodes: &[super::Node],
+    rest: &[Segment],
+) -> std::result::Result<Vec<String>, (String, String)> {
+    match field(rest) {
+        Some((f, [])) if f == "outs" => Ok(selected
+            .iter()
+            .flat_map(|&j| nodes[j].outs.iter().map(|o| o.path.clone()))
+            .collect()),
+        Some((f, [Segment::Index(i)])) if f == "outs" => selected
+            .iter()
+            .map(|&j| match nodes[j].outs.get(*i) {
+                Some(o) => Ok(o.path.clone()),
+                None => Err((
+                    format!(
+                        ": `{}` has only {} output(s)",
+                        nodes[j].name,
+                        nodes[j].outs.len()
+                    ),
+                    "indexes start at 0".to_string(),
+                )),
+            })
+            .collect(),
+        Some((f, [])) if f == "out_dir" => {
+            Ok(selected.iter().map(|&j| nodes[j].out_dir.clone()).collect())
+        }
+        _ => Err((
+            " cannot be read".to_string(),
+            format!(
+                "a stage offers `outs` (every output), `outs[i]` (the i-th output of each node) and `out_dir`, e.g. ${{stages.{stage}.outs[0]}}"
+            ),
+        )),
     }
 }
 

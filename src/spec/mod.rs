@@ -68,6 +68,9 @@ pub struct Node {
     pub outs_at: Vec<(u64, u64)>,
     #[serde(default)]
     pub deps_at: Vec<(u64, u64)>,
+    /// Where the `deps:` entry that makes each of `upstream` one is written.
+    #[serde(default)]
+    pub upstream_at: Vec<(u64, u64)>,
 }
 
 /// A loaded pipeline.
@@ -329,6 +332,7 @@ impl Resolver<'_> {
         for (i, deps) in raw_deps.iter().enumerate() {
             let mut dep_paths = Vec::new();
             let mut upstream = Vec::new();
+            let mut upstream_at = Vec::new();
             let mut plain = Vec::new();
             let mut plain_at = Vec::new();
             for (dep, at) in deps {
@@ -339,6 +343,7 @@ impl Resolver<'_> {
                                 return self.err(*at, "a stage cannot depend on itself", None);
                             }
                             upstream.push(j);
+                            upstream_at.push(*at);
                             dep_paths.extend(nodes[j].outs.iter().map(|o| o.path.clone()));
                         }
                     }
@@ -347,6 +352,7 @@ impl Resolver<'_> {
                         if let Some(j) = owner_of(&out_owner, &path) {
                             if j != i {
                                 upstream.push(j);
+                                upstream_at.push(*at);
                             }
                         } else {
                             plain.push(path.clone());
@@ -359,6 +365,7 @@ impl Resolver<'_> {
             nodes[i].deps = plain;
             nodes[i].deps_at = plain_at;
             nodes[i].upstream = upstream;
+            nodes[i].upstream_at = upstream_at;
             all_dep_paths.push(dep_paths);
         }
         // Interpolate commands last: they may read every node's outputs.
@@ -380,13 +387,23 @@ impl Resolver<'_> {
                     self.interpolate_cmd(tpl, &scope)?
                 };
                 nodes[i].action = Action::Cmd(cmd);
-                nodes[i]
-                    .upstream
-                    .extend(extra.into_iter().filter(|&j| j != i));
+                let at = tpl.line_col();
+                for j in extra.into_iter().filter(|&j| j != i) {
+                    nodes[i].upstream.push(j);
+                    nodes[i].upstream_at.push(at);
+                }
             }
-            let up = &mut nodes[i].upstream;
-            up.sort_unstable();
-            up.dedup();
+            // One edge per upstream node, placed at the first entry that made it.
+            let node = &mut nodes[i];
+            let mut pairs: Vec<(usize, (u64, u64))> = node
+                .upstream
+                .iter()
+                .copied()
+                .zip(node.upstream_at.iter().copied())
+                .collect();
+            pairs.sort_by_key(|&(j, _)| j);
+            pairs.dedup_by_key(|&mut (j, _)| j);
+            (node.upstream, node.upstream_at) = pairs.into_iter().unzip();
         }
         Ok((nodes, stages))
     }
@@ -554,6 +571,7 @@ impl Resolver<'_> {
             line_col: at,
             outs_at,
             deps_at: Vec::new(),
+            upstream_at: Vec::new(),
         };
         Ok((node, deps))
     }

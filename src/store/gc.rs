@@ -156,7 +156,7 @@ fn modified_within(path: &Path, now: SystemTime, window: Duration) -> bool {
 }
 
 /// Files under `dir/ab/cdef…{ext}` with the hash their name spells.
-fn sharded_files(dir: &Path, ext: &str) -> Vec<(PathBuf, Hash)> {
+pub(crate) fn sharded_files(dir: &Path, ext: &str) -> Vec<(PathBuf, Hash)> {
     let mut out = Vec::new();
     let Ok(shards) = fs::read_dir(dir) else {
         return out;

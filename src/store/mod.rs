@@ -308,6 +308,14 @@ impl Store {
         (rec.format == RECORD_FORMAT && rec.key == *key).then_some(rec)
     }
 
+    /// Every readable run record in the cache (one per key that ran), in no order.
+    pub fn records(&self) -> Vec<RunRecord> {
+        gc::sharded_files(&self.root.join("runs"), ".json")
+            .into_iter()
+            .filter_map(|(_, key)| self.read_record(&key))
+            .collect()
+    }
+
     pub fn write_record(&self, rec: &RunRecord) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(rec).expect("run records serialise");
         self.write_atomic(&self.record_path(&rec.key), &bytes)

@@ -231,7 +231,7 @@ fn force_run_repairs_a_corrupt_object() {
     damage(&object_of(&p, "make"), Damage::FlipFirstByte);
     damage(&tree_entry_object(&p, "tree", "one.txt"), Damage::Append);
     p.cegraph(&["verify"]).code(1);
-    p.cegraph(&["run", "--force"]).ok();
+    p.cegraph(&["run", "--force-all"]).ok();
     p.assert_cache_consistent();
     p.cegraph(&["verify"]).ok();
 }

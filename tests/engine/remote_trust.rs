@@ -306,7 +306,7 @@ fn conflicting_push_for_same_key_fails_loudly() {
 
     // `run --push` says the same and exits non-zero (--force: run, don't fetch).
     let c = random_project(remote.path());
-    let ran = c.cegraph(&["run", "--force", "--push"]).code(1);
+    let ran = c.cegraph(&["run", "--force-all", "--push"]).code(1);
     assert!(
         ran.stdout.contains("CONFLICT noise: nondeterministic") && ran.stdout.contains(&ha[..12]),
         "{}",
@@ -375,7 +375,7 @@ fn concurrent_pushes_of_one_key_agree_or_conflict() {
             (
                 random_project(dir),
                 random_project(dir),
-                Box::new(|p: &Project| p.command(&["run", "--force", "--push"])),
+                Box::new(|p: &Project| p.command(&["run", "--force-all", "--push"])),
             )
         },
         &|round, key| remote_output(remotes[round].path(), key),
@@ -421,7 +421,7 @@ fn s3_concurrent_pushes_of_one_key_conflict() {
                 Project::with_pipeline(&yaml),
                 Project::with_pipeline(&yaml),
                 Box::new(move |p: &Project| {
-                    s3_spawnable(p, &endpoint, &["run", "--force", "--push"])
+                    s3_spawnable(p, &endpoint, &["run", "--force-all", "--push"])
                 }),
             )
         },
@@ -511,7 +511,7 @@ fn s3_push_repair_and_conflicts() {
 
     // Another machine with another result for the same key is told.
     let q = Project::with_pipeline(&yaml);
-    let ran = s3_command(&q, &endpoint, &["run", "--force", "--push"]).code(1);
+    let ran = s3_command(&q, &endpoint, &["run", "--force-all", "--push"]).code(1);
     assert!(
         ran.stdout.contains("CONFLICT noise: nondeterministic")
             && ran.stdout.contains(&noise[..12]),

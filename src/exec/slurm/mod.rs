@@ -36,7 +36,8 @@ const MAX_ARRAY: usize = 1000;
 pub struct SlurmOptions {
     pub settings: SlurmSettings,
     pub targets: Vec<usize>,
-    pub force: bool,
+    /// Nodes to run even if cached, by node index (see [`crate::exec::RunOptions::force`]).
+    pub force: Vec<bool>,
     /// The `cegraph` binary the jobs run (`exec-node`); must be readable on every node.
     pub exe: PathBuf,
 }
@@ -114,7 +115,7 @@ pub fn submit(
     };
     let snapshot = handoff::write_snapshot(store, p)?;
     let selected = dag.closure(&opts.targets);
-    let force_stamp = opts.force.then(now_ns);
+    let stamp = now_ns();
 
     let mut new_lock = super::plan::carried_over(p, lock);
     let mut plan: Vec<Option<Plan>> = vec![None; p.nodes.len()];
@@ -150,6 +151,7 @@ pub fn submit(
             plan[i] = Some(Plan::Blocked);
             continue;
         }
+        let force_stamp = opts.force.get(i).copied().unwrap_or(false).then_some(stamp);
         if ups.iter().all(|u| matches!(u, Plan::Known(_))) && force_stamp.is_none() {
             let known = |u: usize| match &plan[u] {
                 Some(Plan::Known(o)) => Some(o.clone()),

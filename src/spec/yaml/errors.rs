@@ -122,11 +122,11 @@ pub(super) fn words(e: &YamlError) -> (String, Option<&'static str>) {
                 "unknown key `{field}`; known keys here: {}",
                 expected.join(", ")
             ),
-            Some("check the spelling; schemas/pipeline.schema.json lists every field"),
+            Some("check the spelling; `cegraph schema` prints every field"),
         ),
         E::SerdeMissingField { field, .. } => (
             format!("missing key `{field}`"),
-            Some("add it; schemas/pipeline.schema.json lists every field"),
+            Some("add it; `cegraph schema` prints every field"),
         ),
         E::DuplicateMappingKey { key, .. } => (
             match key {
@@ -331,7 +331,7 @@ fn found_words(unexpected: &str) -> String {
 }
 
 fn number_help(_expected: &str) -> &'static str {
-    "schemas/pipeline.schema.json says what each field takes"
+    "`cegraph schema` says what each field takes"
 }
 
 fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 mod errors;
+mod fields;
 #[cfg(test)]
 mod tests;
 
@@ -116,7 +117,7 @@ pub fn parse(src: &SourceFile) -> Result<PipelineFile> {
         },
     };
     serde_saphyr::from_str_with_options(&src.text, options).map_err(|e| {
-        let d = describe(&e);
+        let d = fields::refine(describe(&e), &e, &src.text);
         src.error(d.at, d.message, d.help)
     })
 }

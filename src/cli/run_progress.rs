@@ -1,0 +1,206 @@
+//! What `cegraph run` shows while it runs: one line per node that did something, a failed
+//! node's last log lines, `-v` output prefixed by node, and on a terminal a progress bar with
+//! the running nodes and their elapsed time. Off a terminal: plain lines, no escape codes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::exec::{Observer, Outcome};
+
+/// How many lines of a failed node's log are shown inline.
+pub const FAILURE_TAIL_LINES: usize = 20;
+
+type Running = Arc<Mutex<Vec<(String, Instant)>>>;
+
+pub struct Progress {
+    pub bar: ProgressBar,
+    quiet: bool,
+    verbose: bool,
+    /// Colour and dimming for failure tails: only on a terminal, and not under NO_COLOR.
+    styled: bool,
+    running: Running,
+    /// `-v`: each node's output not yet ended by a newline.
+    partial: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl Progress {
+    pub fn new(total: usize, jobs: usize, quiet: bool, verbose: bool) -> Self {
+        let running: Running = Arc::default();
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        let shown = running.clone();
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}{running}",
+        )
+        .expect("valid template")
+        .with_key(
+            "running",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let now = Instant::now();
+                for (node, since) in shown.lock().unwrap().iter().take(jobs.max(1)) {
+                    let _ = write!(w, "\n  {node} ({})", elapsed(now - *since));
+                }
+            },
+        );
+        bar.set_style(style);
+        if !bar.is_hidden() {
+            bar.enable_steady_tick(Duration::from_millis(500));
+        }
+        let styled = std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Progress {
+            bar,
+            quiet,
+            verbose,
+            styled,
+            running,
+            partial: Mutex::default(),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if self.bar.is_hidden() {
+            sayln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    /// The last lines of a failed node's log, indented (dimmed on a terminal).
+    fn say_tail(&self, log: &Path) {
+        let Ok(bytes) = std::fs::read(log) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(FAILURE_TAIL_LINES);
+        if start > 0 {
+            self.say(&format!("          … {start} earlier line(s) in the log"));
+        }
+        for line in &lines[start..] {
+            let line = strip_controls(line);
+            if self.styled {
+                self.say(&format!("\x1b[2m          │ {line}\x1b[0m"));
+            } else {
+                self.say(&format!("          │ {line}"));
+            }
+        }
+    }
+
+    /// `-v`: print the complete lines of a node's output, prefixed by its name.
+    fn flush_lines(&self, node: &str, all: bool) {
+        let mut partial = self.partial.lock().unwrap();
+        let Some(buf) = partial.get_mut(node) else {
+            return;
+        };
+        let end = if all {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => return,
+            }
+        };
+        let chunk: Vec<u8> = buf.drain(..end).collect();
+        drop(partial);
+        for line in String::from_utf8_lossy(&chunk).lines() {
+            self.say(&format!("{node} | {}", strip_controls(line)));
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn warning(&self, node: &str, message: &str) {
+        self.bar.suspend(|| eprintln!("warning: {node}: {message}"));
+    }
+
+    fn started(&self, node: &str) {
+        self.running
+            .lock()
+            .unwrap()
+            .push((node.to_string(), Instant::now()));
+        self.bar.tick();
+    }
+
+    fn output(&self, node: &str, bytes: &[u8]) {
+        if !self.verbose {
+            return;
+        }
+        self.partial
+            .lock()
+            .unwrap()
+            .entry(node.to_string())
+            .or_default()
+            .extend_from_slice(bytes);
+        self.flush_lines(node, false);
+    }
+
+    fn finished(&self, node: &str, outcome: &Outcome) {
+        self.running.lock().unwrap().retain(|(n, _)| n != node);
+        if self.verbose {
+            self.flush_lines(node, true);
+        }
+        self.bar.inc(1);
+        let line = match outcome {
+            Outcome::Ran { seconds } => format!("ran       {node} ({seconds:.2}s)"),
+            Outcome::Restored => format!("restored  {node} (from cache)"),
+            Outcome::Fetched => format!("fetched   {node} (from remote)"),
+            Outcome::Failed { message, log } => {
+                self.say(&format!("FAILED    {node}: {message}"));
+                if !log.as_os_str().is_empty() {
+                    // With -v its output was already shown as it came.
+                    if !self.verbose {
+                        self.say_tail(log);
+                    }
+                    self.say(&format!("          log: {}", log.display()));
+                }
+                return;
+            }
+            Outcome::Interrupted { .. } => format!("interrupted {node}"),
+            Outcome::WouldRun { why } => format!("would run {node}: {}", why.join("; ")),
+            Outcome::WouldRestore { why } => {
+                format!("would restore {node} (from cache): {}", why.join("; "))
+            }
+            Outcome::UpToDate | Outcome::Skipped => return,
+        };
+        if !self.quiet || matches!(outcome, Outcome::Interrupted { .. }) {
+            self.say(&line);
+        }
+    }
+}
+
+/// `1m05s`, `12s`.
+fn elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A node's output with its control characters (escape codes, carriage returns) removed, so
+/// what cegraph prints never carries a command's terminal codes.
+fn strip_controls(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI sequence: ESC [ … final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if c == '\t' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
