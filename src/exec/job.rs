@@ -83,7 +83,7 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
     if let Some(m) = &req.node.metrics {
-        metrics.extend(read_metrics(&req.pipeline.workspace.join(m)).map_err(&fail)?);
+        metrics.extend(super::metrics::read(&req.pipeline.workspace.join(m)).map_err(&fail)?);
     }
     let rec = RunRecord {
         format: RECORD_FORMAT,
@@ -316,18 +316,6 @@ fn store_outputs(
         }
     }
     Ok(records)
-}
-
-fn read_metrics(path: &Path) -> std::result::Result<BTreeMap<String, Value>, String> {
-    let bytes = fs::read(path).map_err(|e| format!("metrics {}: {e}", path.display()))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m.into_iter().collect()),
-        Ok(_) => Err(format!(
-            "metrics {}: expected a JSON object",
-            path.display()
-        )),
-        Err(e) => Err(format!("metrics {}: not JSON: {e}", path.display())),
-    }
 }
 
 pub(crate) fn hostname() -> String {

@@ -1,11 +1,13 @@
 //! Pipeline files: parse (with positions), validate, expand matrices and
 //! interpolate `${...}` into a flat list of resolved [`Node`]s.
 
+pub mod edit;
 pub mod interp;
 mod lookup;
 mod matrix;
 pub mod memo;
 pub mod model;
+pub mod overrides;
 mod paths;
 pub mod remotes;
 pub mod shell;
@@ -166,15 +168,30 @@ struct Resolved {
 /// its location and the kinds' fingerprints, so it is memoised (see [`memo`]): a large
 /// pipeline is parsed once, not at every `run` and `status`.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
+    load_overridden(path, catalog, &[])
+}
+
+/// [`load`] with `-S` overrides set on the parsed file (see [`overrides`]).
+pub fn load_overridden(
+    path: &Path,
+    catalog: &Catalog,
+    overrides: &[overrides::Override],
+) -> Result<Pipeline> {
     let src = yaml::read(path)?;
     let abs = std::path::absolute(path).at(path)?;
-    let memo_key = memo::key(&abs, &src.text, catalog);
+    let memo_key = if overrides.is_empty() {
+        memo::key(&abs, &src.text, catalog)
+    } else {
+        // The overrides are part of what resolution reads.
+        let o = serde_json::to_string(overrides).expect("overrides serialise");
+        memo::key(&abs, &format!("{}\0-S {o}", src.text), catalog)
+    };
     let resolved = match memo::get::<Resolved>(&memo_key)
         .filter(|r| r.explicit_workspace || r.workspace == find_workspace(&abs))
     {
         Some(hit) => hit,
         None => {
-            let r = resolve_file(path, &abs, &src, catalog)?;
+            let r = resolve_file(path, &abs, &src, catalog, overrides)?;
             memo::put(&memo_key, &r);
             r
         }
@@ -192,8 +209,15 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
     })
 }
 
-fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) -> Result<Resolved> {
-    let file = yaml::parse(src)?;
+fn resolve_file(
+    path: &Path,
+    abs: &Path,
+    src: &SourceFile,
+    catalog: &Catalog,
+    overrides: &[overrides::Override],
+) -> Result<Resolved> {
+    let mut file = yaml::parse(src)?;
+    overrides::apply(&mut file, overrides)?;
     let workspace = match &file.workspace {
         Some(w) => {
             let dir = abs.parent().unwrap_or(Path::new("/")).join(w.value());

@@ -141,7 +141,8 @@ pub struct StageSpec {
     /// Output directory of each node. Default: `out/<stage>` plus `/<k=v,...>` for a matrix.
     #[serde(default)]
     pub out_dir: Option<At<String>>,
-    /// A JSON file (one of `outs`) whose numbers are recorded as the node's metrics.
+    /// A file (one of `outs`) whose numbers are recorded as the node's metrics: JSON, YAML
+    /// (`.yaml`/`.yml`) or CSV (`.csv`/`.tsv`: its last row). Nested names join with dots.
     #[serde(default)]
     pub metrics: Option<At<String>>,
     /// What one node needs to run; the scheduler never oversubscribes.

@@ -1,0 +1,160 @@
+//! `cegraph run -S stage.param=value` and `-S vars.NAME=value`: values set on the parsed
+//! pipeline file before resolution, so an override changes node keys exactly as the same edit
+//! of the YAML would, without touching the file.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::PipelineFile;
+use crate::error::{Error, Result};
+
+/// One `-S TARGET=VALUE`: `TARGET` is `stage.param` or `vars.NAME`; `text` is the value as
+/// written (a YAML scalar or flow list), kept for `exp apply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub target: String,
+    pub text: String,
+}
+
+impl Override {
+    /// Parse `stage.param=value`.
+    pub fn parse(arg: &str) -> Result<Override> {
+        let bad = || {
+            Error::usage(
+                format!("-S `{arg}` is not STAGE.PARAM=VALUE"),
+                "write e.g. `-S train.lr=0.003` or `-S vars.seed=2`",
+            )
+        };
+        let (target, text) = arg.split_once('=').ok_or_else(bad)?;
+        let target = target.trim();
+        match target.split_once('.') {
+            Some((a, b)) if !a.is_empty() && !b.is_empty() => {}
+            _ => return Err(bad()),
+        }
+        Ok(Override {
+            target: target.to_string(),
+            text: text.to_string(),
+        })
+    }
+
+    /// The value, read as YAML (`0.003` is a number, `[1, 2]` a list, `rope` a string).
+    pub fn value(&self) -> Result<Value> {
+        if self.text.trim().is_empty() {
+            return Ok(Value::String(String::new()));
+        }
+        let options = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_str_with_options::<Value>(&self.text, options).map_err(|e| {
+            Error::usage(
+                format!(
+                    "-S {}: `{}` is not a YAML value: {e}",
+                    self.target, self.text
+                ),
+                "quote it for the shell, e.g. -S 'train.layers=[2, 4]'",
+            )
+        })
+    }
+
+    /// `(stage or "vars", param)`.
+    pub fn parts(&self) -> (&str, &str) {
+        self.target.split_once('.').expect("checked by parse")
+    }
+}
+
+/// Set each override on the parsed file; an unknown stage, param or var is a usage error
+/// naming the closest known name.
+pub fn apply(file: &mut PipelineFile, overrides: &[Override]) -> Result<()> {
+    for o in overrides {
+        let value = o.value()?;
+        let (head, name) = o.parts();
+        let slot = if head == "vars" {
+            let known: Vec<&str> = file.vars.keys().map(String::as_str).collect();
+            let hint = suggest(name, &known, "vars.");
+            file.vars
+                .get_mut(name)
+                .ok_or_else(|| unknown(o, format!("the pipeline has no var `{name}`"), hint))?
+        } else {
+            let known: Vec<&str> = file.stages.keys().map(String::as_str).collect();
+            let hint = suggest(head, &known, "");
+            let Some(stage) = file.stages.get_mut(head) else {
+                return Err(unknown(
+                    o,
+                    format!("the pipeline has no stage `{head}`"),
+                    hint,
+                ));
+            };
+            let stage = &mut stage.0.value;
+            let known: Vec<&str> = stage.params.keys().map(String::as_str).collect();
+            let hint = suggest(name, &known, &format!("{head}."));
+            stage
+                .params
+                .get_mut(name)
+                .ok_or_else(|| unknown(o, format!("stage `{head}` has no param `{name}`"), hint))?
+        };
+        slot.0.value = value;
+    }
+    Ok(())
+}
+
+fn unknown(o: &Override, message: String, hint: String) -> Error {
+    Error::usage(
+        format!("-S {}: {message}", o.target),
+        format!("{hint}; -S only changes params and vars the pipeline file declares"),
+    )
+}
+
+/// "did you mean `train.lr`?" for the closest known name, else the list of known names.
+fn suggest(name: &str, known: &[&str], prefix: &str) -> String {
+    let best = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, k)) => format!("did you mean `{prefix}{k}`?"),
+        None if known.is_empty() => "there are none".to_string(),
+        None => format!(
+            "known: {}",
+            known
+                .iter()
+                .map(|k| format!("{prefix}{k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_read_as_yaml() {
+        let v = |t: &str| {
+            Override::parse(&format!("a.b={t}"))
+                .unwrap()
+                .value()
+                .unwrap()
+        };
+        assert_eq!(v("0.003"), serde_json::json!(0.003));
+        assert_eq!(v("[1, 2]"), serde_json::json!([1, 2]));
+        assert_eq!(v("rope"), serde_json::json!("rope"));
+        assert_eq!(v("no"), serde_json::json!("no"));
+        assert_eq!(v("true"), serde_json::json!(true));
+    }
+
+    #[test]
+    fn override_without_stage_or_value_is_usage_error() {
+        for bad in ["lr=1", "train.lr", ".lr=1", "train.=1"] {
+            assert!(Override::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestion_names_the_closest_param() {
+        assert_eq!(
+            suggest("lrr", &["lr", "batch"], "train."),
+            "did you mean `train.lr`?"
+        );
+        assert!(suggest("zzz", &["lr", "batch"], "train.").starts_with("known: train.lr"));
+    }
+}
