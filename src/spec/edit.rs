@@ -63,7 +63,10 @@ fn slot<'a>(file: &'a PipelineFile, o: &Override) -> Option<&'a At<serde_json::V
 fn position(file: &mut PipelineFile, o: &Override) -> Result<(u64, u64)> {
     if slot(file, o).is_none() {
         // Names the closest param or var.
-        super::overrides::apply(file, std::slice::from_ref(o))?;
+        let deferred = super::overrides::apply(file, std::slice::from_ref(o))?;
+        if !deferred.is_empty() {
+            return Err(cannot(o, "it is a params file's key: edit that file"));
+        }
     }
     slot(file, o)
         .map(At::line_col)

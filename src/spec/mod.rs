@@ -8,6 +8,7 @@ mod matrix;
 pub mod memo;
 pub mod model;
 pub mod overrides;
+pub mod params_file;
 mod paths;
 pub mod remotes;
 pub mod shell;
@@ -61,6 +62,9 @@ pub struct Node {
     pub outs: Vec<OutputDecl>,
     pub out_dir: String,
     pub metrics: Option<String>,
+    /// Params read per key from files (`params_files:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_params: Vec<params_file::FileParams>,
     pub resources: Resources,
     /// Where the stage is defined, for error messages.
     pub line_col: (u64, u64),
@@ -162,6 +166,10 @@ struct Resolved {
     stages: IndexMap<String, Vec<usize>>,
     slurm: SlurmSettings,
     remotes: IndexMap<String, remotes::RemoteDecl>,
+    /// The params files read, with the hash of their bytes: a memoised resolution is used only
+    /// while they are unchanged.
+    #[serde(default)]
+    params_files: Vec<(PathBuf, crate::hash::Hash)>,
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
@@ -188,6 +196,7 @@ pub fn load_overridden(
     };
     let resolved = match memo::get::<Resolved>(&memo_key)
         .filter(|r| r.explicit_workspace || r.workspace == find_workspace(&abs))
+        .filter(|r| params_file::unchanged(&r.params_files))
     {
         Some(hit) => hit,
         None => {
@@ -217,7 +226,7 @@ fn resolve_file(
     overrides: &[overrides::Override],
 ) -> Result<Resolved> {
     let mut file = yaml::parse(src)?;
-    overrides::apply(&mut file, overrides)?;
+    let file_overrides = overrides::apply(&mut file, overrides)?;
     let workspace = match &file.workspace {
         Some(w) => {
             let dir = abs.parent().unwrap_or(Path::new("/")).join(w.value());
@@ -243,8 +252,15 @@ fn resolve_file(
         .map(|s| s.value().clone())
         .unwrap_or_default();
     let remotes = remotes::resolve(src, &file.remotes)?;
-    let (nodes, stages) = Resolver { src, catalog }.resolve(file)?;
+    let resolver = Resolver {
+        src,
+        catalog,
+        files: params_file::Reader::new(&workspace, &file_overrides),
+    };
+    let (nodes, stages) = resolver.resolve(file)?;
+    let params_files = resolver.files.finish()?;
     Ok(Resolved {
+        params_files,
         name,
         workspace,
         explicit_workspace,
@@ -276,6 +292,8 @@ struct Scope<'a> {
     vars: &'a IndexMap<String, Value>,
     matrix: &'a [(String, Value)],
     params: Option<&'a Params>,
+    /// Params-file values as a tree (`${params.train.lr}`).
+    file_params: Option<&'a Value>,
     node: Option<NodeScope<'a>>,
 }
 
@@ -300,6 +318,7 @@ enum Looked {
 struct Resolver<'a> {
     src: &'a SourceFile,
     catalog: &'a Catalog,
+    files: params_file::Reader<'a>,
 }
 
 impl Resolver<'_> {
@@ -390,10 +409,12 @@ impl Resolver<'_> {
             if let Some(tpl) = cmd_templates[i] {
                 let (cmd, extra) = {
                     let node = &nodes[i];
+                    let tree = params_file::tree_of(&node.file_params);
                     let scope = Scope {
                         vars: &vars,
                         matrix: &node.matrix,
                         params: Some(&node.params),
+                        file_params: Some(&tree),
                         node: Some(NodeScope {
                             node,
                             nodes: &nodes,
@@ -429,6 +450,7 @@ impl Resolver<'_> {
                 vars: &vars,
                 matrix: &[],
                 params: None,
+                file_params: None,
                 node: None,
             };
             let value = self.interpolate_value(v.value(), &scope, v.line_col())?;
@@ -450,6 +472,7 @@ impl Resolver<'_> {
             vars,
             matrix: &matrix,
             params: None,
+            file_params: None,
             node: None,
         };
         let mut params = Params::new();
@@ -459,8 +482,11 @@ impl Resolver<'_> {
                 self.interpolate_value(v.value(), &base, v.line_col())?,
             );
         }
+        let file_params = self.read_params_files(&stage.params_files)?;
+        let tree = params_file::tree_of(&file_params);
         let scope = Scope {
             params: Some(&params),
+            file_params: Some(&tree),
             ..base
         };
         let out_dir = match &stage.out_dir {
@@ -571,6 +597,7 @@ impl Resolver<'_> {
             outs,
             out_dir,
             metrics,
+            file_params,
             resources: match &stage.resources {
                 Some(r) => self.checked_resources(r.value(), r.line_col())?,
                 None => Resources::default(),

@@ -27,8 +27,11 @@ impl Override {
         };
         let (target, text) = arg.split_once('=').ok_or_else(bad)?;
         let target = target.trim();
-        match target.split_once('.') {
+        // `params.yaml:train.lr` names a params file's key.
+        let name = target.rsplit_once(':').map_or(target, |(_, k)| k);
+        match name.split_once('.') {
             Some((a, b)) if !a.is_empty() && !b.is_empty() => {}
+            _ if target.contains(':') && !name.is_empty() => {}
             _ => return Err(bad()),
         }
         Ok(Override {
@@ -56,15 +59,40 @@ impl Override {
 
     /// `(stage or "vars", param)`.
     pub fn parts(&self) -> (&str, &str) {
-        self.target.split_once('.').expect("checked by parse")
+        self.target.split_once('.').unwrap_or((&self.target, ""))
     }
 }
 
 /// Set each override on the parsed file; an unknown stage, param or var is a usage error
-/// naming the closest known name.
-pub fn apply(file: &mut PipelineFile, overrides: &[Override]) -> Result<()> {
+/// naming the closest known name. Returns the overrides of params-file keys
+/// (`-S params.yaml:train.lr=…`, or `-S train.lr=…` naming a key some stage reads), which
+/// resolution applies as it reads the files.
+pub fn apply(file: &mut PipelineFile, overrides: &[Override]) -> Result<Vec<Override>> {
+    let file_keys: Vec<String> = file
+        .stages
+        .values()
+        .flat_map(|s| s.value().params_files.iter())
+        .flat_map(|f| {
+            let f = f.value();
+            f.keys.iter().flat_map(move |k| {
+                [
+                    k.value().clone(),
+                    format!("{}:{}", f.file.value(), k.value()),
+                ]
+            })
+        })
+        .collect();
+    let mut deferred = Vec::new();
     for o in overrides {
         let value = o.value()?;
+        let stage_param = file
+            .stages
+            .get(o.parts().0)
+            .is_some_and(|s| s.value().params.contains_key(o.parts().1));
+        if o.target.contains(':') || (!stage_param && file_keys.contains(&o.target)) {
+            deferred.push(o.clone());
+            continue;
+        }
         let (head, name) = o.parts();
         let slot = if head == "vars" {
             let known: Vec<&str> = file.vars.keys().map(String::as_str).collect();
@@ -84,7 +112,11 @@ pub fn apply(file: &mut PipelineFile, overrides: &[Override]) -> Result<()> {
             };
             let stage = &mut stage.0.value;
             let known: Vec<&str> = stage.params.keys().map(String::as_str).collect();
-            let hint = suggest(name, &known, &format!("{head}."));
+            let mut hint = suggest(name, &known, &format!("{head}."));
+            let keys: Vec<&str> = file_keys.iter().map(String::as_str).collect();
+            if let Some((_, k)) = closest(&o.target, &keys) {
+                hint = format!("did you mean the params-file key `{k}`?");
+            }
             stage
                 .params
                 .get_mut(name)
@@ -92,7 +124,15 @@ pub fn apply(file: &mut PipelineFile, overrides: &[Override]) -> Result<()> {
         };
         slot.0.value = value;
     }
-    Ok(())
+    Ok(deferred)
+}
+
+fn closest<'k>(name: &str, known: &[&'k str]) -> Option<(f64, &'k str)> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
 fn unknown(o: &Override, message: String, hint: String) -> Error {
