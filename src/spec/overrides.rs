@@ -27,12 +27,15 @@ impl Override {
         };
         let (target, text) = arg.split_once('=').ok_or_else(bad)?;
         let target = target.trim();
-        // `params.yaml:train.lr` names a params file's key.
+        // `params.yaml:train.lr` names a params file's key; a bare `lr` may name one too
+        // (checked against the pipeline in `apply`).
         let name = target.rsplit_once(':').map_or(target, |(_, k)| k);
-        match name.split_once('.') {
-            Some((a, b)) if !a.is_empty() && !b.is_empty() => {}
-            _ if target.contains(':') && !name.is_empty() => {}
-            _ => return Err(bad()),
+        let well_formed = match name.split_once('.') {
+            Some((a, b)) => !a.is_empty() && !b.is_empty(),
+            None => !name.is_empty() && !name.contains(char::is_whitespace),
+        };
+        if !well_formed {
+            return Err(bad());
         }
         Ok(Override {
             target: target.to_string(),
@@ -45,11 +48,17 @@ impl Override {
         if self.text.trim().is_empty() {
             return Ok(Value::String(String::new()));
         }
-        let options = serde_saphyr::options! { strict_booleans: true };
+        let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
         serde_saphyr::from_str_with_options::<Value>(&self.text, options).map_err(|e| {
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
             Error::usage(
                 format!(
-                    "-S {}: `{}` is not a YAML value: {e}",
+                    "-S {}: `{}` is not a YAML value: {why}",
                     self.target, self.text
                 ),
                 "quote it for the shell, e.g. -S 'train.layers=[2, 4]'",
@@ -94,6 +103,15 @@ pub fn apply(file: &mut PipelineFile, overrides: &[Override]) -> Result<Vec<Over
             continue;
         }
         let (head, name) = o.parts();
+        if name.is_empty() {
+            return Err(Error::usage(
+                format!(
+                    "-S `{}`: the pipeline has no params-file key `{head}`",
+                    o.target
+                ),
+                "write STAGE.PARAM=VALUE, e.g. `-S train.lr=0.003`, or a key a stage lists in `params_files`",
+            ));
+        }
         let slot = if head == "vars" {
             let known: Vec<&str> = file.vars.keys().map(String::as_str).collect();
             let hint = suggest(name, &known, "vars.");
@@ -184,7 +202,7 @@ mod tests {
 
     #[test]
     fn override_without_stage_or_value_is_usage_error() {
-        for bad in ["lr=1", "train.lr", ".lr=1", "train.=1"] {
+        for bad in ["train.lr", ".lr=1", "train.=1", "=1", "a b=1"] {
             assert!(Override::parse(bad).is_err(), "{bad}");
         }
     }

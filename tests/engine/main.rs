@@ -5,6 +5,7 @@ mod binary;
 mod cache;
 mod cache_guard;
 mod cli_contract;
+mod experiments;
 mod hostile_yaml;
 mod incremental;
 mod injection;
