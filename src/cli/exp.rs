@@ -126,17 +126,61 @@ fn list(args: &super::PipelineArgs, catalog: &Catalog) -> Result<ExitCode> {
 }
 
 fn apply(name: &str, args: &super::PipelineArgs, catalog: &Catalog) -> Result<ExitCode> {
+    use crate::spec::edit;
     let l = super::load_read_only(args, catalog)?;
     let Some(exp) = l.store.read_experiment(name)? else {
         return Err(no_such(&l.store, name));
     };
-    crate::spec::edit::apply_to_file(&l.pipeline.path, &exp.overrides)?;
+    let src = crate::spec::yaml::read(&l.pipeline.path)?;
+    let file_ones = edit::file_key_overrides(&src, &exp.overrides)?;
+    let own: Vec<_> = exp
+        .overrides
+        .iter()
+        .filter(|o| !file_ones.contains(o))
+        .cloned()
+        .collect();
+    // Every edit is made in memory first: a value that cannot be written changes no file.
+    let mut edits: BTreeMap<std::path::PathBuf, String> = BTreeMap::new();
+    if !own.is_empty() {
+        edits.insert(l.pipeline.path.clone(), edit::apply_to_text(&src, &own)?);
+    }
+    for o in &file_ones {
+        let (file, key) = params_file_of(&l.pipeline, &o.target);
+        let path = l.pipeline.workspace.join(&file);
+        let text = match edits.get(&path) {
+            Some(t) => t.clone(),
+            None => {
+                std::fs::read_to_string(&path).map_err(|e| crate::error::Error::io(&path, e))?
+            }
+        };
+        edits.insert(path, edit::apply_to_params_text(&file, &text, &key, o)?);
+    }
+    for (path, text) in &edits {
+        edit::write_atomic(path, text)?;
+    }
+    let files: Vec<String> = edits.keys().map(|p| p.display().to_string()).collect();
     sayln!(
         "wrote {} value(s) of {name} into {}; `cegraph run` now restores its results from the cache",
         exp.overrides.len(),
-        l.pipeline.path.display()
+        files.join(", ")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `params.yaml:train.lr` → (params.yaml, train.lr); a bare key → the first params file a
+/// node reads it from.
+fn params_file_of(p: &crate::spec::Pipeline, target: &str) -> (String, String) {
+    if let Some((f, k)) = target.rsplit_once(':') {
+        return (f.to_string(), k.to_string());
+    }
+    let file = p
+        .nodes
+        .iter()
+        .flat_map(|n| n.file_params.iter())
+        .find(|f| f.values.contains_key(target))
+        .map(|f| f.file.clone())
+        .unwrap_or_default();
+    (file, target.to_string())
 }
 
 fn show(args: &super::PipelineArgs, format: Format, catalog: &Catalog) -> Result<ExitCode> {

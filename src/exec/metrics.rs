@@ -132,7 +132,7 @@ fn quote_non_finite(text: &str) -> String {
 fn last_csv_row(text: &str, sep: char) -> Result<Value, String> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().ok_or("empty CSV: expected a header row")?;
-    let last = lines.last().ok_or("CSV has a header but no rows")?;
+    let last = lines.next_back().ok_or("CSV has a header but no rows")?;
     let names: Vec<&str> = header
         .split(sep)
         .map(|s| s.trim().trim_matches('"'))

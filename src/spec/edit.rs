@@ -29,10 +29,92 @@ pub fn apply_to_text(src: &SourceFile, overrides: &[Override]) -> Result<String>
     Ok(text)
 }
 
+/// The overrides of params-file keys (the rest name the pipeline's params and vars).
+pub fn file_key_overrides(src: &SourceFile, overrides: &[Override]) -> Result<Vec<Override>> {
+    let mut file = parse(&src.text, src)?;
+    super::overrides::apply(&mut file, overrides)
+}
+
+/// A YAML params file's text with `key` (dotted, nested block mappings) set to `o`'s value,
+/// by the same minimal edit; checked by reading the result back.
+pub fn apply_to_params_text(shown: &str, text: &str, key: &str, o: &Override) -> Result<String> {
+    use super::params_file::{Format, get, parse as parse_params};
+    if Format::of(shown) != Format::Yaml {
+        return Err(cannot(o, &format!("{shown} is not YAML: edit it by hand")));
+    }
+    let at = locate_key(text, key).ok_or_else(|| {
+        cannot(
+            o,
+            &format!("`{key}` is not a one-line value of a block mapping in {shown}"),
+        )
+    })?;
+    let edited = replace_value(text, at, o)?;
+    let doc = parse_params(shown, &edited, Format::Yaml)?;
+    if get(&doc, key) != Some(&o.value()?) {
+        return Err(cannot(
+            o,
+            "the edited file does not read back as that value",
+        ));
+    }
+    Ok(edited)
+}
+
+/// 1-based (line, col) of the value of a dotted key in block-style YAML.
+fn locate_key(text: &str, key: &str) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let content = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let (mut from, mut parent_indent): (usize, Option<usize>) = (0, None);
+    let parts: Vec<&str> = key.split('.').collect();
+    for (depth, part) in parts.iter().enumerate() {
+        let mut found = None;
+        for (i, line) in lines.iter().enumerate().skip(from) {
+            if !content(line) {
+                continue;
+            }
+            let ind = indent(line);
+            if parent_indent.is_some_and(|p| ind <= p) {
+                break;
+            }
+            let body = line.trim_start();
+            let rest = [
+                format!("{part}:"),
+                format!("\"{part}\":"),
+                format!("'{part}':"),
+            ]
+            .into_iter()
+            .find_map(|k| body.strip_prefix(k.as_str()).map(|r| (k.len(), r)));
+            if let Some((klen, rest)) = rest
+                && (rest.is_empty() || rest.starts_with([' ', '\t']))
+            {
+                found = Some((i, ind, ind + klen + (rest.len() - rest.trim_start().len())));
+                break;
+            }
+        }
+        let (i, ind, value_col) = found?;
+        if depth + 1 == parts.len() {
+            let value = lines[i][value_col..].trim_start();
+            if value.is_empty() || value.starts_with('#') {
+                return None;
+            }
+            let col = lines[i][..value_col].chars().count() + 1;
+            return Some((i as u64 + 1, col as u64));
+        }
+        from = i + 1;
+        parent_indent = Some(ind);
+    }
+    None
+}
+
 /// Apply and write the file atomically.
 pub fn apply_to_file(path: &Path, overrides: &[Override]) -> Result<()> {
     let src = super::yaml::read(path)?;
     let text = apply_to_text(&src, overrides)?;
+    write_atomic(path, &text)
+}
+
+/// Replace a file's contents atomically, keeping its permissions.
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
@@ -178,6 +260,21 @@ mod tests {
             out,
             "# top\nvars:\n  seed: 2 # the seed\nstages:\n  train:\n    cmd: echo ${params.lr}\n    params: {lr: 0.003, layers: [4, 8]}\n"
         );
+    }
+
+    #[test]
+    fn exp_apply_edits_a_yaml_params_file_in_place() {
+        let text = "# params\ntrain:\n  epochs: 3\n  lr: 0.01 # step\neval:\n  lr: 1\n";
+        let o = Override::parse("train.lr=0.05").unwrap();
+        let out = apply_to_params_text("params.yaml", text, "train.lr", &o).unwrap();
+        assert_eq!(
+            out,
+            "# params\ntrain:\n  epochs: 3\n  lr: 0.05 # step\neval:\n  lr: 1\n"
+        );
+        let o = Override::parse("eval.lr=2").unwrap();
+        let out = apply_to_params_text("params.yaml", text, "eval.lr", &o).unwrap();
+        assert!(out.ends_with("eval:\n  lr: 2\n"), "{out}");
+        assert!(apply_to_params_text("p.json", "{}", "a", &o).is_err());
     }
 
     #[test]

@@ -44,6 +44,7 @@ fn experiments_walkthrough_three_runs_one_table() {
     insta::assert_snapshot!("metrics_show", p.cegraph(&["metrics", "show"]).ok().stdout);
     let lock = p.read("cegraph.lock");
     let params = p.read("params.yaml");
+    let pipeline = p.read("cegraph.yaml");
     let out = p.cegraph(&["run", "-S", "train.lr=0.05"]).ok().stdout;
     assert!(out.contains("experiment exp-1 recorded"), "{out}");
     p.cegraph(&["run", "-S", "params.yaml:train.lr=0.1", "--name", "fast"])
@@ -86,6 +87,16 @@ fn experiments_walkthrough_three_runs_one_table() {
     assert!(again.contains("restored  train"), "{again}");
     p.cegraph(&["exp", "remove", "again"]).ok();
     assert!(!p.cegraph(&["exp", "list"]).ok().stdout.contains("again"));
+    // exp apply writes a params-file override into that file, in place.
+    p.cegraph(&["exp", "apply", "fast"]).ok();
+    assert_eq!(p.read("params.yaml"), params.replace("lr: 0.01", "lr: 0.1"));
+    assert_eq!(p.read("cegraph.yaml"), pipeline);
+    let ran = p.executed(|| {
+        p.cegraph(&["run"]).ok();
+    });
+    assert!(ran.is_empty(), "{ran:?}");
+    p.write("params.yaml", &params);
+    p.cegraph(&["run"]).ok();
     // --lock promotes an experiment into the lock file.
     p.cegraph(&["run", "-S", "train.lr=0.05", "--name", "promoted", "--lock"])
         .ok();
