@@ -278,3 +278,72 @@ fn revision_that_is_not_git_or_has_no_lock_file_is_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn override_of_a_matrix_stage_param_applies_to_all_its_nodes() {
+    let p = Project::with_pipeline(
+        "vars: {seeds: [1, 2]}\nstages:\n  t:\n    matrix:\n      seed: ${vars.seeds}\n    cmd: echo ${params.lr} ${matrix.seed} > ${outs[0]}; echo t >> runs.log\n    params: {lr: 1}\n    outs: [\"${out_dir}/o.txt\"]\n",
+    );
+    p.cegraph(&["run"]).ok();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "-S", "t.lr=2"]).ok();
+    });
+    assert_eq!(ran, ["t", "t"]);
+    assert_eq!(p.read("out/t/seed=1/o.txt").trim(), "2 1");
+    assert_eq!(p.read("out/t/seed=2/o.txt").trim(), "2 2");
+    // A var override can widen the matrix: only the new node runs.
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "-S", "vars.seeds=[1, 2, 3]", "-S", "t.lr=2"])
+            .ok();
+    });
+    assert_eq!(ran, ["t"]);
+    let e = p.cegraph(&["exp", "show"]).ok().stdout;
+    assert!(e.contains("t[seed=3]") && e.contains("exp-2"), "{e}");
+}
+
+#[test]
+fn metrics_diff_of_a_commit_shows_what_it_changed() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: 'echo loss: ${params.loss} > m.yaml'\n    params: {loss: 4}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+    );
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(p.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    p.cegraph(&["run"]).ok();
+    git(&["add", "cegraph.yaml", "cegraph.lock"]);
+    git(&["commit", "-qm", "loss 4"]);
+    p.edit("cegraph.yaml", "loss: 4", "loss: 3");
+    p.cegraph(&["run"]).ok();
+    git(&["commit", "-qam", "loss 3"]);
+    insta::assert_snapshot!(
+        "metrics_diff_commit",
+        p.cegraph(&["metrics", "diff", "HEAD~1", "HEAD"])
+            .ok()
+            .stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &p.cegraph(&["metrics", "diff", "HEAD~1", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json[0]["relative"], "-25%");
+    // The experiment records its commit; a dirty tree is marked.
+    p.edit("cegraph.yaml", "metrics: m.yaml", "metrics: m.yaml # dirty");
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    let list = p.cegraph(&["exp", "list"]).ok().stdout;
+    assert!(
+        list.lines().nth(1).is_some_and(|l| l.contains('*')),
+        "{list}"
+    );
+}
