@@ -220,7 +220,8 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     if let Some(name) = &exp_name
         && summary.error.is_none()
     {
-        super::run_exp::record(&l, name, overrides, &summary.lock, args.exp.lock)?;
+        let generated = args.exp.name.is_none();
+        super::run_exp::record(&l, name, generated, overrides, &summary.lock, args.exp.lock)?;
     }
     let fetched = count(|o| matches!(o, Outcome::Fetched));
     let pushed_all = match &remote {

@@ -61,6 +61,7 @@ impl ExpArgs {
 pub fn record(
     l: &super::Loaded,
     name: &str,
+    generated: bool,
     overrides: Vec<Override>,
     lock: &LockFile,
     promoted: bool,
@@ -93,7 +94,15 @@ pub fn record(
         git: crate::store::git::state(&l.pipeline.workspace),
         nodes,
     };
-    l.store.write_experiment(&exp)?;
+    let mut exp = exp;
+    // A generated name taken meanwhile (another run sharing the cache) moves to the next one.
+    while let Err(e) = l.store.write_experiment(&exp) {
+        if !generated || !l.store.has_experiment(&exp.name) {
+            return Err(e);
+        }
+        exp.name = l.store.next_experiment_name();
+    }
+    let name = exp.name.as_str();
     if promoted {
         sayln!("experiment {name} recorded and written into the lock file");
     } else {

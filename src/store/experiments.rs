@@ -128,13 +128,17 @@ impl Store {
 
     /// Every readable experiment, oldest first; damaged files are skipped with a warning.
     pub fn experiments(&self) -> Vec<Experiment> {
-        let mut all: Vec<Experiment> = fs::read_dir(self.experiments_dir())
+        use rayon::prelude::*;
+        let paths: Vec<PathBuf> = fs::read_dir(self.experiments_dir())
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter_map(|p| match read(&p) {
+            .collect();
+        let mut all: Vec<Experiment> = paths
+            .par_iter()
+            .filter_map(|p| match read(p) {
                 Ok(e) => e,
                 Err(e) => {
                     eprintln!("warning: skipping {}: {e}", p.display());
