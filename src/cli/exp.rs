@@ -26,6 +26,16 @@ enum Sub {
         pipeline: super::PipelineArgs,
         #[command(flatten)]
         format: Format,
+        /// Sort the rows by this column (a param or metric), smallest first.
+        #[arg(long, value_name = "COLUMN")]
+        sort_by: Option<String>,
+        /// With --sort-by: largest first.
+        #[arg(long, requires = "sort_by")]
+        desc: bool,
+        /// Keep only rows whose COLUMN reads VALUE: `--filter node=train`,
+        /// `--filter experiment=fast` (repeatable: all must hold).
+        #[arg(long, value_name = "COLUMN=VALUE")]
+        filter: Vec<String>,
     },
     /// The recorded experiments: name, when, git commit (`*`: uncommitted changes), overrides.
     List {
@@ -54,7 +64,20 @@ enum Sub {
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     match args.command {
-        Sub::Show { pipeline, format } => show(&pipeline, format, catalog),
+        Sub::Show {
+            pipeline,
+            format,
+            sort_by,
+            desc,
+            filter,
+        } => {
+            let rows = Rows {
+                sort_by,
+                desc,
+                filter,
+            };
+            show(&pipeline, format, &rows, catalog)
+        }
         Sub::List { pipeline } => list(&pipeline, catalog),
         Sub::Apply { name, pipeline } => apply(&name, &pipeline, catalog),
         Sub::Remove {
@@ -183,7 +206,37 @@ fn params_file_of(p: &crate::spec::Pipeline, target: &str) -> (String, String) {
     (file, target.to_string())
 }
 
-fn show(args: &super::PipelineArgs, format: Format, catalog: &Catalog) -> Result<ExitCode> {
+/// Which rows `exp show` prints, in which order.
+struct Rows {
+    sort_by: Option<String>,
+    desc: bool,
+    filter: Vec<String>,
+}
+
+impl Rows {
+    fn apply(&self, t: &mut Table) -> Result<()> {
+        for f in &self.filter {
+            let Some((col, value)) = f.split_once('=') else {
+                return Err(crate::error::Error::usage(
+                    format!("--filter `{f}` is not COLUMN=VALUE"),
+                    "e.g. --filter node=train",
+                ));
+            };
+            t.filter(col.trim(), value.trim())?;
+        }
+        if let Some(col) = &self.sort_by {
+            t.sort_by(col, self.desc)?;
+        }
+        Ok(())
+    }
+}
+
+fn show(
+    args: &super::PipelineArgs,
+    format: Format,
+    rows: &Rows,
+    catalog: &Catalog,
+) -> Result<ExitCode> {
     let l = super::load_read_only(args, catalog)?;
     let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
     let mut sets: Vec<(String, Values)> = vec![(
@@ -204,7 +257,8 @@ fn show(args: &super::PipelineArgs, format: Format, catalog: &Catalog) -> Result
             .collect();
         sets.push((e.name, values));
     }
-    let t = exp_table(&sets);
+    let mut t = exp_table(&sets);
+    rows.apply(&mut t)?;
     if t.rows.is_empty() && !(format.json || format.csv) {
         sayln!("nothing to show: run the pipeline first");
         return Ok(ExitCode::SUCCESS);

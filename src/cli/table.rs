@@ -36,6 +36,40 @@ impl Table {
         }
     }
 
+    fn column(&self, name: &str) -> crate::error::Result<usize> {
+        self.headers.iter().position(|h| h == name).ok_or_else(|| {
+            crate::error::Error::usage(
+                format!("no column `{name}` in this table"),
+                format!("columns: {}", self.headers.join(", ")),
+            )
+        })
+    }
+
+    /// Keep the rows whose `column` reads `value` (`node=train`, `lr=0.01`).
+    pub fn filter(&mut self, column: &str, value: &str) -> crate::error::Result<()> {
+        let i = self.column(column)?;
+        self.rows.retain(|r| cell_text(&r[i]) == value);
+        Ok(())
+    }
+
+    /// Sort by a column: numbers by value, then text; empty cells and NaN last.
+    pub fn sort_by(&mut self, column: &str, descending: bool) -> crate::error::Result<()> {
+        let i = self.column(column)?;
+        let key = |v: &Value| match as_f64(v) {
+            Some(x) if !x.is_nan() => (0, x, String::new()),
+            _ if v.is_null() => (2, 0.0, String::new()),
+            Some(_) => (2, 0.0, String::new()),
+            None => (1, 0.0, cell_text(v)),
+        };
+        self.rows.sort_by(|a, b| {
+            let (ka, kb) = (key(&a[i]), key(&b[i]));
+            let order = ka.1.total_cmp(&kb.1).then_with(|| ka.2.cmp(&kb.2));
+            let order = if descending { order.reverse() } else { order };
+            ka.0.cmp(&kb.0).then(order)
+        });
+        Ok(())
+    }
+
     pub fn render(&self, f: Format) -> String {
         if f.json {
             self.json()
@@ -262,6 +296,27 @@ mod tests {
             assert!(line.chars().count() <= WIDTH, "{line}");
         }
         assert!(text.contains('…'));
+    }
+
+    #[test]
+    fn sort_puts_nan_and_empty_last_and_filter_matches_text() {
+        let mut t = Table::new(vec!["name".into(), "loss".into()]);
+        for (n, l) in [
+            ("a", json!(2.0)),
+            ("b", json!("NaN")),
+            ("c", Value::Null),
+            ("d", json!(1)),
+        ] {
+            t.rows.push(vec![json!(n), l]);
+        }
+        t.sort_by("loss", false).unwrap();
+        let order: Vec<String> = t.rows.iter().map(|r| cell_text(&r[0])).collect();
+        assert_eq!(order, ["d", "a", "b", "c"]);
+        t.sort_by("loss", true).unwrap();
+        assert_eq!(cell_text(&t.rows[0][0]), "a");
+        assert!(t.sort_by("lost", false).is_err());
+        t.filter("name", "d").unwrap();
+        assert_eq!(t.rows.len(), 1);
     }
 
     #[test]

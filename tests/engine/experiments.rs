@@ -57,6 +57,26 @@ fn experiments_walkthrough_three_runs_one_table() {
         "exp_show_md",
         p.cegraph(&["exp", "show", "--md"]).ok().stdout
     );
+    let sorted = p
+        .cegraph(&["exp", "show", "--sort-by", "loss", "--csv"])
+        .ok()
+        .stdout;
+    let names: Vec<&str> = sorted
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names, ["fast", "exp-1", "workspace"]);
+    let one = p
+        .cegraph(&["exp", "show", "--filter", "experiment=fast", "--csv"])
+        .ok()
+        .stdout;
+    assert_eq!(one.lines().count(), 2, "{one}");
+    let e = p
+        .cegraph(&["exp", "show", "--sort-by", "los"])
+        .code(2)
+        .stderr;
+    assert!(e.contains("no column `los`"), "{e}");
     let csv = p.cegraph(&["exp", "show", "--csv"]).ok().stdout;
     assert_eq!(csv.lines().count(), 4, "{csv}");
     let json: serde_json::Value =
