@@ -367,3 +367,20 @@ fn metrics_diff_of_a_commit_shows_what_it_changed() {
         "{list}"
     );
 }
+
+#[test]
+fn gc_keeps_what_recorded_experiments_name() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: 'echo loss: ${params.loss} > m.yaml'\n    params: {loss: 4}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    p.cegraph(&["gc", "--keep-days", "0", "--grace", "0s"]).ok();
+    let diff = p.cegraph(&["metrics", "diff", "workspace", "two"]).ok();
+    assert!(diff.stdout.contains("-50%"), "{}", diff.stdout);
+    assert!(!diff.stderr.contains("no run record"), "{}", diff.stderr);
+    // Applying it restores the experiment's output from the cache.
+    p.cegraph(&["exp", "apply", "two"]).ok();
+    let out = p.cegraph(&["run"]).ok().stdout;
+    assert!(out.contains("restored  t"), "{out}");
+}
