@@ -154,6 +154,10 @@ impl Resolver<'_> {
                         Some(p) => p
                             .get(&name)
                             .or_else(|| scope.file_params.and_then(|t| t.get(&name))),
+                        // Inline params may read params-file values (a kind's `lr: ${params.train.lr}`).
+                        None if scope.file_params.is_some() => {
+                            scope.file_params.and_then(|t| t.get(&name))
+                        }
                         None => {
                             return fail(
                                 format!("`${{{expr}}}`: params are not available here"),

@@ -468,11 +468,13 @@ impl Resolver<'_> {
         at: (u64, u64),
     ) -> Result<(Node, Vec<Located>)> {
         let name = node_name(stage_name, &matrix);
+        let file_params = self.read_params_files(&stage.params_files)?;
+        let tree = params_file::tree_of(&file_params);
         let base = Scope {
             vars,
             matrix: &matrix,
             params: None,
-            file_params: None,
+            file_params: (!file_params.is_empty()).then_some(&tree),
             node: None,
         };
         let mut params = Params::new();
@@ -482,8 +484,6 @@ impl Resolver<'_> {
                 self.interpolate_value(v.value(), &base, v.line_col())?,
             );
         }
-        let file_params = self.read_params_files(&stage.params_files)?;
-        let tree = params_file::tree_of(&file_params);
         let scope = Scope {
             params: Some(&params),
             file_params: Some(&tree),

@@ -230,6 +230,13 @@ fn params_file_missing_key_or_invalid_is_an_error_at_its_place() {
         .code(2)
         .stderr;
     assert!(e.contains("no stage reads that params-file key"), "{e}");
+    // Inline params (a kind's) may take a params-file value.
+    p.write(
+        "cegraph.yaml",
+        "stages:\n  t:\n    cmd: echo ${params.rate} > out.txt\n    params: {rate: '${params.train.lr}'}\n    params_files: [{file: params.json, keys: [train.lr]}]\n    outs: [out.txt]\n",
+    );
+    p.cegraph(&["run", "-S", "train.lr=0.3"]).ok();
+    assert_eq!(p.read("out.txt").trim(), "0.3");
     // TOML too; the overridden copy is what the command reads.
     let p = Project::with_pipeline(
         "stages:\n  t:\n    cmd: cat ${params_file} > out.txt\n    params_files: [{file: p.toml, keys: [lr]}]\n    outs: [out.txt]\n",
