@@ -107,7 +107,7 @@ pub fn record(
         sayln!("experiment {name} recorded and written into the lock file");
     } else {
         sayln!(
-            "experiment {name} recorded; the lock file is unchanged (`cegraph exp apply {name}` writes its overrides into the pipeline file)"
+            "experiment {name} recorded; the lock file is unchanged (`cegraph exp apply {name}` writes its overrides into the pipeline or params file)"
         );
     }
     Ok(())
