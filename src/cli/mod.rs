@@ -10,24 +10,30 @@ macro_rules! sayln {
 
 mod cancel;
 mod checkout;
+mod compare;
 mod completions;
 mod dag;
 mod doctor;
 mod exec_node;
+mod exp;
 mod gc;
 mod init;
 mod list;
 mod log;
+mod metrics;
+mod params;
 mod pull;
 mod push;
 mod remote;
 mod run;
 mod run_dry;
+mod run_exp;
 mod run_progress;
 mod run_slurm;
 mod schema;
 mod show;
 mod status;
+mod table;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -123,6 +129,12 @@ enum Command {
     Init,
     /// Print a shell completion script: `cegraph completions bash > ~/.local/share/bash-completion/completions/cegraph`.
     Completions(completions::Args),
+    /// Experiments recorded by `run -S`: show (one table), list, apply, remove.
+    Exp(exp::Args),
+    /// Metrics of the lock file's nodes (show), or what changed between revisions (diff).
+    Metrics(metrics::Args),
+    /// Params that changed between revisions (diff).
+    Params(params::Args),
     /// Print the JSON schema of pipeline files.
     Schema,
     /// Check the set-up: libtorch version, threads, CUDA, and what to fix.
@@ -168,6 +180,9 @@ pub fn main(catalog: Catalog) -> ExitCode {
         Command::Log(a) => log::run(a, &catalog),
         Command::Init => init::run(),
         Command::Completions(a) => completions::run(a),
+        Command::Exp(a) => exp::run(a, &catalog),
+        Command::Metrics(a) => metrics::run(a, &catalog),
+        Command::Params(a) => params::run(a, &catalog),
         Command::Schema => schema::run(),
         Command::Doctor => doctor::run(),
         Command::ExecNode(a) => return exec_node::run(a, &catalog),
@@ -219,18 +234,28 @@ pub struct Loaded {
 
 /// Load the pipeline and open (creating if needed) its cache.
 pub fn load(args: &PipelineArgs, catalog: &Catalog) -> Result<Loaded> {
-    load_with(args, catalog, Store::open)
+    load_with(args, catalog, Store::open, &[])
+}
+
+/// [`load`] with `-S` overrides applied before resolution.
+pub fn load_overridden(
+    args: &PipelineArgs,
+    catalog: &Catalog,
+    overrides: &[crate::spec::overrides::Override],
+) -> Result<Loaded> {
+    load_with(args, catalog, Store::open, overrides)
 }
 
 /// Load the pipeline for a command that only reads: the cache is not created.
 pub fn load_read_only(args: &PipelineArgs, catalog: &Catalog) -> Result<Loaded> {
-    load_with(args, catalog, |dir| Ok(Store::open_read_only(dir)))
+    load_with(args, catalog, |dir| Ok(Store::open_read_only(dir)), &[])
 }
 
 fn load_with(
     args: &PipelineArgs,
     catalog: &Catalog,
     open: impl FnOnce(&Path) -> Result<Store>,
+    overrides: &[crate::spec::overrides::Override],
 ) -> Result<Loaded> {
     let path = match &args.pipeline {
         Some(p) => p.clone(),
@@ -248,7 +273,7 @@ fn load_with(
             "give the path of a pipeline YAML file",
         ));
     }
-    let pipeline = crate::spec::load(&path, catalog)?;
+    let pipeline = crate::spec::load_overridden(&path, catalog, overrides)?;
     let dag = Dag::build(&pipeline)?;
     let cache = args
         .cache

@@ -54,6 +54,8 @@ pub struct Args {
     /// Upload each node's result after it runs (to --remote, else the default remote).
     #[arg(long)]
     push: bool,
+    #[command(flatten)]
+    exp: super::run_exp::ExpArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,7 +67,11 @@ enum Executor {
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     let mut args = args;
     args.pipeline.take_target(&mut args.targets);
-    let l = super::load(&args.pipeline, catalog)?;
+    let overrides = args.exp.overrides()?;
+    let l = super::load_overridden(&args.pipeline, catalog, &overrides)?;
+    let exp_name = args
+        .exp
+        .check(&l.store, args.dry_run, args.executor == Executor::Slurm)?;
     let p = &l.pipeline;
     let (targets, force) = forced_nodes(&l, &args)?;
     if args.executor == Executor::Slurm && (args.remote.is_some() || args.push) {
@@ -128,7 +134,9 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     super::check_locked(args.locked, &lock, &summary.lock, &lock_path)?;
-    super::write_lock(&l.store, &summary.lock, &lock_path)?;
+    if exp_name.is_none() || args.exp.lock {
+        super::write_lock(&l.store, &summary.lock, &lock_path)?;
+    }
     let interrupted = match count(|o| matches!(o, Outcome::Interrupted { .. })) {
         0 => String::new(),
         n => format!(", {n} interrupted"),
@@ -142,6 +150,12 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         count(|o| matches!(o, Outcome::Skipped)),
         summary.elapsed.as_secs_f64()
     );
+    if let Some(name) = &exp_name
+        && summary.error.is_none()
+    {
+        let generated = args.exp.name.is_none();
+        super::run_exp::record(&l, name, generated, overrides, &summary.lock, args.exp.lock)?;
+    }
     let fetched = count(|o| matches!(o, Outcome::Fetched));
     let pushed_all = match &remote {
         Some(r) => super::remote::after_run(r, fetched, args.push)?,

@@ -77,7 +77,7 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     let clock = Instant::now();
     prepare_outputs(req.pipeline, req.node).map_err(&fail)?;
     let metrics = match &req.node.action {
-        Action::Cmd(cmd) => run_cmd(&req, cmd, &log).map_err(&fail)?,
+        Action::Cmd(cmd) => run_cmd(store, &req, cmd, &log).map_err(&fail)?,
         Action::Kind { name, worker, .. } => {
             run_kind(store, &req, name, *worker, &log).map_err(&fail)?
         }
@@ -85,7 +85,7 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
     if let Some(m) = &req.node.metrics {
-        metrics.extend(read_metrics(&req.pipeline.workspace.join(m)).map_err(&fail)?);
+        metrics.extend(super::metrics::read(&req.pipeline.workspace.join(m)).map_err(&fail)?);
     }
     let rec = RunRecord {
         format: RECORD_FORMAT,
@@ -207,7 +207,32 @@ fn create_log(path: &Path) -> std::result::Result<fs::File, String> {
     fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// `CEGRAPH_PARAMS_FILE`: the node's first params file, or its overridden copy written to a
+/// temp dir (returned, to be dropped after the command).
+fn params_file_env(
+    store: &Store,
+    req: &JobRequest<'_>,
+    command: &mut Command,
+) -> std::result::Result<Option<tempfile::TempDir>, String> {
+    let Some(first) = req.node.file_params.first() else {
+        return Ok(None);
+    };
+    let Some(text) = &first.overridden else {
+        command.env(
+            "CEGRAPH_PARAMS_FILE",
+            req.pipeline.workspace.join(&first.file),
+        );
+        return Ok(None);
+    };
+    let dir = crate::store::tmp::dir_in(&store.tmp_dir()).map_err(|e| e.to_string())?;
+    let path = dir.path().join(first.copy_name());
+    fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    command.env("CEGRAPH_PARAMS_FILE", &path);
+    Ok(Some(dir))
+}
+
 fn run_cmd(
+    store: &Store,
     req: &JobRequest<'_>,
     cmd: &str,
     log: &Path,
@@ -223,6 +248,8 @@ fn run_cmd(
         .env("CEGRAPH_OUT_DIR", &req.node.out_dir)
         .env("CEGRAPH_THREADS", req.threads.to_string())
         .env("OMP_NUM_THREADS", req.threads.to_string());
+    // Held until the command ends: the overridden params copy lives in it.
+    let _params_dir = params_file_env(store, req, &mut command)?;
     run_logged(command, &req.node.name, log, req.observer)?;
     Ok(BTreeMap::new())
 }
@@ -324,18 +351,6 @@ fn store_outputs(
         }
     }
     Ok(records)
-}
-
-fn read_metrics(path: &Path) -> std::result::Result<BTreeMap<String, Value>, String> {
-    let bytes = fs::read(path).map_err(|e| format!("metrics {}: {e}", path.display()))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m.into_iter().collect()),
-        Ok(_) => Err(format!(
-            "metrics {}: expected a JSON object",
-            path.display()
-        )),
-        Err(e) => Err(format!("metrics {}: not JSON: {e}", path.display())),
-    }
 }
 
 pub(crate) fn hostname() -> String {

@@ -3,6 +3,7 @@
 
 pub mod handoff;
 pub mod job;
+pub mod metrics;
 pub mod plan;
 pub mod platform;
 pub mod procs;

@@ -80,12 +80,23 @@ pub fn key_inputs(
         kind_fingerprint,
         cmd,
         runtime,
-        params: node.params.clone(),
+        params: key_params(node),
         env: node.env.clone(),
         deps,
         upstream,
         outs: node.outs.iter().map(|o| o.path.clone()).collect(),
     })
+}
+
+/// The node's params and its params-file values (named `params.yaml:train.lr`).
+fn key_params(node: &crate::spec::Node) -> BTreeMap<String, serde_json::Value> {
+    let mut params = node.params.clone();
+    for f in &node.file_params {
+        for (k, v) in &f.values {
+            params.insert(f.param_name(k), v.clone());
+        }
+    }
+    params
 }
 
 /// The lock entries of nodes the pipeline still has: where a run's new lock file starts.

@@ -355,15 +355,20 @@ fn map_changes<V: PartialEq>(
     show: impl Fn(&V) -> String,
     why: &mut Vec<String>,
 ) {
+    // Params-file values are named by their file: `params.yaml:train.lr 0.001 → 0.003`.
+    let label = |k: &str| match k.contains(':') {
+        true => k.to_string(),
+        false => format!("{what}.{k}:"),
+    };
     for (k, v) in new {
         match old.get(k) {
-            None => why.push(format!("{what}.{k}: added ({})", show(v))),
-            Some(o) if o != v => why.push(format!("{what}.{k}: {} → {}", show(o), show(v))),
+            None => why.push(format!("{} added ({})", label(k), show(v))),
+            Some(o) if o != v => why.push(format!("{} {} → {}", label(k), show(o), show(v))),
             _ => {}
         }
     }
     for (k, v) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
-        why.push(format!("{what}.{k}: removed (was {})", show(v)));
+        why.push(format!("{} removed (was {})", label(k), show(v)));
     }
 }
 

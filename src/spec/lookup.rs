@@ -27,6 +27,11 @@ impl Resolver<'_> {
                     sh.feed(&t);
                     out.push_str(&t);
                 }
+                Piece::Expr(e) if e.trim() == "params_file" => {
+                    let text = self.params_file_ref(scope, at)?;
+                    sh.feed(&text);
+                    out.push_str(&text);
+                }
                 Piece::Expr(e) => {
                     let (raw, expr) = split_raw(&e);
                     let parts = match self.lookup(expr, scope, at)? {
@@ -146,7 +151,13 @@ impl Resolver<'_> {
                         .find(|(k, _)| *k == name)
                         .map(|(_, v)| v),
                     _ => match scope.params {
-                        Some(p) => p.get(&name),
+                        Some(p) => p
+                            .get(&name)
+                            .or_else(|| scope.file_params.and_then(|t| t.get(&name))),
+                        // Inline params may read params-file values (a kind's `lr: ${params.train.lr}`).
+                        None if scope.file_params.is_some() => {
+                            scope.file_params.and_then(|t| t.get(&name))
+                        }
                         None => {
                             return fail(
                                 format!("`${{{expr}}}`: params are not available here"),
@@ -323,10 +334,16 @@ fn known_names(kind: &str, scope: &Scope) -> String {
     let names: Vec<String> = match kind {
         "vars" => scope.vars.keys().cloned().collect(),
         "matrix" => scope.matrix.iter().map(|(k, _)| k.clone()).collect(),
-        _ => scope
-            .params
-            .map(|p| p.keys().cloned().collect())
-            .unwrap_or_default(),
+        _ => {
+            let files = scope.file_params.and_then(Value::as_object);
+            scope
+                .params
+                .map(|p| p.keys().cloned().collect::<Vec<String>>())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(files.into_iter().flat_map(|m| m.keys().cloned()))
+                .collect()
+        }
     };
     if names.is_empty() {
         format!("no {kind} are defined here")

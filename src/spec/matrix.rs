@@ -30,6 +30,7 @@ impl Resolver<'_> {
                 MatrixAxis::Values(v) => v.clone(),
                 MatrixAxis::Var(s) => {
                     let scope = Scope {
+                        file_params: None,
                         vars,
                         matrix: &[],
                         params: None,

@@ -1,11 +1,14 @@
 //! Pipeline files: parse (with positions), validate, expand matrices and
 //! interpolate `${...}` into a flat list of resolved [`Node`]s.
 
+pub mod edit;
 pub mod interp;
 mod lookup;
 mod matrix;
 pub mod memo;
 pub mod model;
+pub mod overrides;
+pub mod params_file;
 mod paths;
 pub mod remotes;
 pub mod shell;
@@ -59,6 +62,9 @@ pub struct Node {
     pub outs: Vec<OutputDecl>,
     pub out_dir: String,
     pub metrics: Option<String>,
+    /// Params read per key from files (`params_files:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_params: Vec<params_file::FileParams>,
     pub resources: Resources,
     /// Where the stage is defined, for error messages.
     pub line_col: (u64, u64),
@@ -163,21 +169,41 @@ struct Resolved {
     stages: IndexMap<String, Vec<usize>>,
     slurm: SlurmSettings,
     remotes: IndexMap<String, remotes::RemoteDecl>,
+    /// The params files read, with the hash of their bytes: a memoised resolution is used only
+    /// while they are unchanged.
+    #[serde(default)]
+    params_files: Vec<(PathBuf, crate::hash::Hash)>,
 }
 
 /// Read and resolve a pipeline file. Resolution is a pure function of the file's text,
 /// its location and the kinds' fingerprints, so it is memoised (see [`memo`]): a large
 /// pipeline is parsed once, not at every `run` and `status`.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
+    load_overridden(path, catalog, &[])
+}
+
+/// [`load`] with `-S` overrides set on the parsed file (see [`overrides`]).
+pub fn load_overridden(
+    path: &Path,
+    catalog: &Catalog,
+    overrides: &[overrides::Override],
+) -> Result<Pipeline> {
     let src = yaml::read(path)?;
     let abs = std::path::absolute(path).at(path)?;
-    let memo_key = memo::key(&abs, &src.text, catalog);
+    let memo_key = if overrides.is_empty() {
+        memo::key(&abs, &src.text, catalog)
+    } else {
+        // The overrides are part of what resolution reads.
+        let o = serde_json::to_string(overrides).expect("overrides serialise");
+        memo::key(&abs, &format!("{}\0-S {o}", src.text), catalog)
+    };
     let resolved = match memo::get::<Resolved>(&memo_key)
         .filter(|r| r.explicit_workspace || r.workspace == find_workspace(&abs))
+        .filter(|r| params_file::unchanged(&r.params_files))
     {
         Some(hit) => hit,
         None => {
-            let r = resolve_file(path, &abs, &src, catalog)?;
+            let r = resolve_file(path, &abs, &src, catalog, overrides)?;
             memo::put(&memo_key, &r);
             r
         }
@@ -195,8 +221,15 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline> {
     })
 }
 
-fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) -> Result<Resolved> {
-    let file = yaml::parse(src)?;
+fn resolve_file(
+    path: &Path,
+    abs: &Path,
+    src: &SourceFile,
+    catalog: &Catalog,
+    overrides: &[overrides::Override],
+) -> Result<Resolved> {
+    let mut file = yaml::parse(src)?;
+    let file_overrides = overrides::apply(&mut file, overrides)?;
     let workspace = match &file.workspace {
         Some(w) => {
             let dir = abs.parent().unwrap_or(Path::new("/")).join(w.value());
@@ -222,8 +255,15 @@ fn resolve_file(path: &Path, abs: &Path, src: &SourceFile, catalog: &Catalog) ->
         .map(|s| s.value().clone())
         .unwrap_or_default();
     let remotes = remotes::resolve(src, &file.remotes)?;
-    let (nodes, stages) = Resolver { src, catalog }.resolve(file)?;
+    let resolver = Resolver {
+        src,
+        catalog,
+        files: params_file::Reader::new(&workspace, &file_overrides),
+    };
+    let (nodes, stages) = resolver.resolve(file)?;
+    let params_files = resolver.files.finish()?;
     Ok(Resolved {
+        params_files,
         name,
         workspace,
         explicit_workspace,
@@ -255,6 +295,8 @@ struct Scope<'a> {
     vars: &'a IndexMap<String, Value>,
     matrix: &'a [(String, Value)],
     params: Option<&'a Params>,
+    /// Params-file values as a tree (`${params.train.lr}`).
+    file_params: Option<&'a Value>,
     node: Option<NodeScope<'a>>,
 }
 
@@ -279,6 +321,7 @@ enum Looked {
 struct Resolver<'a> {
     src: &'a SourceFile,
     catalog: &'a Catalog,
+    files: params_file::Reader<'a>,
 }
 
 impl Resolver<'_> {
@@ -373,10 +416,12 @@ impl Resolver<'_> {
             if let Some(tpl) = cmd_templates[i] {
                 let (cmd, extra) = {
                     let node = &nodes[i];
+                    let tree = params_file::tree_of(&node.file_params);
                     let scope = Scope {
                         vars: &vars,
                         matrix: &node.matrix,
                         params: Some(&node.params),
+                        file_params: Some(&tree),
                         node: Some(NodeScope {
                             node,
                             nodes: &nodes,
@@ -422,6 +467,7 @@ impl Resolver<'_> {
                 vars: &vars,
                 matrix: &[],
                 params: None,
+                file_params: None,
                 node: None,
             };
             let value = self.interpolate_value(v.value(), &scope, v.line_col())?;
@@ -439,10 +485,13 @@ impl Resolver<'_> {
         at: (u64, u64),
     ) -> Result<(Node, Vec<Located>)> {
         let name = node_name(stage_name, &matrix);
+        let file_params = self.read_params_files(&stage.params_files)?;
+        let tree = params_file::tree_of(&file_params);
         let base = Scope {
             vars,
             matrix: &matrix,
             params: None,
+            file_params: (!file_params.is_empty()).then_some(&tree),
             node: None,
         };
         let mut params = Params::new();
@@ -454,6 +503,7 @@ impl Resolver<'_> {
         }
         let scope = Scope {
             params: Some(&params),
+            file_params: Some(&tree),
             ..base
         };
         let out_dir = match &stage.out_dir {
@@ -564,6 +614,7 @@ impl Resolver<'_> {
             outs,
             out_dir,
             metrics,
+            file_params,
             resources: match &stage.resources {
                 Some(r) => self.checked_resources(r.value(), r.line_col())?,
                 None => Resources::default(),

@@ -128,6 +128,12 @@ pub struct StageSpec {
     /// Parameters: part of the node's key; available as `${params.NAME}` and to kinds.
     #[serde(default)]
     pub params: IndexMap<String, At<Value>>,
+    /// Params read per key from YAML, JSON or TOML files the command also reads:
+    /// `[{file: params.yaml, keys: [train.lr, train.batch]}]`. Only the listed keys enter the
+    /// key; `${params.train.lr}` reads them; `$CEGRAPH_PARAMS_FILE` (or `${params_file}` in
+    /// `cmd`) names the file to read, an overridden copy under `run -S train.lr=…`.
+    #[serde(default)]
+    pub params_files: Vec<At<ParamsFileSpec>>,
     /// Expand into one node per combination: `{variant: [baseline, rope], seed: [1, 2]}`.
     /// A list may also be given as `${vars.NAME}`.
     #[serde(default)]
@@ -141,12 +147,23 @@ pub struct StageSpec {
     /// Output directory of each node. Default: `out/<stage>` plus `/<k=v,...>` for a matrix.
     #[serde(default)]
     pub out_dir: Option<At<String>>,
-    /// A JSON file (one of `outs`) whose numbers are recorded as the node's metrics.
+    /// A file (one of `outs`) whose numbers are recorded as the node's metrics: JSON, YAML
+    /// (`.yaml`/`.yml`) or CSV (`.csv`/`.tsv`: its last row). Nested names join with dots.
     #[serde(default)]
     pub metrics: Option<At<String>>,
     /// What one node needs to run; the scheduler never oversubscribes.
     #[serde(default)]
     pub resources: Option<At<Resources>>,
+}
+
+/// One entry of `params_files`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamsFileSpec {
+    /// The file, relative to the workspace: `.json`, `.toml`, else YAML.
+    pub file: At<String>,
+    /// Dotted keys to read, e.g. `train.lr` (nested mappings).
+    pub keys: Vec<At<String>>,
 }
 
 /// A matrix axis: a list of values, or `${vars.NAME}` naming a list.

@@ -61,6 +61,10 @@ pub fn collect(store: &Store, roots: &[Root], keep: Keep, dry_run: bool) -> Resu
         report.roots.push((root.path.clone(), objects.len(), bytes));
         live_objects.extend(objects);
     }
+    // Recorded experiments are roots too: `exp show` and `metrics diff` read their runs.
+    for exp in store.experiments() {
+        live_keys.extend(exp.nodes.values().map(|n| n.key));
+    }
     let mut doomed: Vec<PathBuf> = Vec::new();
     for (path, key) in sharded_files(&store.root().join("runs"), ".json") {
         let recent = modified_within(&path, now, keep_recent);

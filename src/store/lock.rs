@@ -39,7 +39,12 @@ impl LockFile {
             }
             Err(e) => return Err(Error::io(path, e)),
         };
-        let lock: LockFile = serde_json::from_str(&text).map_err(|e| Error::Lock {
+        Self::from_text(&text, path)
+    }
+
+    /// Parse a lock file's text (`path` names it in errors).
+    pub fn from_text(text: &str, path: &Path) -> Result<LockFile> {
+        let lock: LockFile = serde_json::from_str(text).map_err(|e| Error::Lock {
             path: path.to_path_buf(),
             message: format!("line {} column {}: {e}", e.line(), e.column()),
         })?;

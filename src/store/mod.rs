@@ -11,7 +11,9 @@
 //! ```
 
 pub mod checkout;
+pub mod experiments;
 pub mod gc;
+pub mod git;
 pub mod lock;
 mod restore;
 pub mod roots;

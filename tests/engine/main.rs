@@ -7,6 +7,7 @@ mod cache_guard;
 mod cli_commands;
 mod cli_contract;
 mod cli_daily;
+mod experiments;
 mod hostile_yaml;
 mod incremental;
 mod injection;

@@ -1,0 +1,384 @@
+//! `cegraph exp show | list | apply | remove`: the experiments `run -S` recorded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::compare::{self, Values};
+use super::table::{Format, Table};
+use crate::error::Result;
+use crate::kind::Catalog;
+use crate::store::experiments::{Experiment, no_such};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// One table: each node of the current lock file (`workspace`) and of every experiment,
+    /// with the params that differ between them and the metrics.
+    Show {
+        #[command(flatten)]
+        pipeline: super::PipelineArgs,
+        #[command(flatten)]
+        format: Format,
+        /// Sort the rows by this column (a param or metric), smallest first.
+        #[arg(long, value_name = "COLUMN")]
+        sort_by: Option<String>,
+        /// With --sort-by: largest first.
+        #[arg(long, requires = "sort_by")]
+        desc: bool,
+        /// Keep only rows whose COLUMN reads VALUE: `--filter node=train`,
+        /// `--filter experiment=fast` (repeatable: all must hold).
+        #[arg(long, value_name = "COLUMN=VALUE")]
+        filter: Vec<String>,
+    },
+    /// The recorded experiments: name, when, git commit (`*`: uncommitted changes), overrides.
+    List {
+        #[command(flatten)]
+        pipeline: super::PipelineArgs,
+    },
+    /// Write an experiment's overrides into the pipeline file (only those values change;
+    /// comments and layout stay). `cegraph run` then restores its results from the cache.
+    Apply {
+        name: String,
+        #[command(flatten)]
+        pipeline: super::PipelineArgs,
+    },
+    /// Forget an experiment (its results stay in the cache until `cegraph gc`).
+    Remove {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// The cache directory. Default: <workspace>/cache.
+        #[arg(long, env = "CEGRAPH_CACHE")]
+        cache: Option<std::path::PathBuf>,
+        /// The pipeline file (default as for `run`).
+        #[arg(long, short = 'p')]
+        pipeline: Option<std::path::PathBuf>,
+    },
+}
+
+pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
+    match args.command {
+        Sub::Show {
+            pipeline,
+            format,
+            sort_by,
+            desc,
+            filter,
+        } => {
+            let rows = Rows {
+                sort_by,
+                desc,
+                filter,
+            };
+            show(&pipeline, format, &rows, catalog)
+        }
+        Sub::List { pipeline } => list(&pipeline, catalog),
+        Sub::Apply { name, pipeline } => apply(&name, &pipeline, catalog),
+        Sub::Remove {
+            names,
+            cache,
+            pipeline,
+        } => {
+            let l = super::load_read_only(
+                &super::PipelineArgs {
+                    pipeline,
+                    cache,
+                    taken_as_target: None,
+                },
+                catalog,
+            )?;
+            // All names are checked before any is removed.
+            for n in &names {
+                if l.store.read_experiment(n)?.is_none() {
+                    return Err(no_such(&l.store, n));
+                }
+            }
+            for n in &names {
+                l.store.remove_experiment(n)?;
+                sayln!("removed experiment {n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// This pipeline's experiments, oldest first.
+fn experiments(l: &super::Loaded) -> Vec<Experiment> {
+    let id = super::run_exp::pipeline_id(&l.pipeline);
+    l.store
+        .experiments()
+        .into_iter()
+        .filter(|e| e.pipeline == id)
+        .collect()
+}
+
+fn list(args: &super::PipelineArgs, catalog: &Catalog) -> Result<ExitCode> {
+    let l = super::load_read_only(args, catalog)?;
+    let mut t = Table::new(
+        ["experiment", "created", "commit", "overrides"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for e in experiments(&l) {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(e.created_at);
+        let commit = match &e.git {
+            Some(g) => format!(
+                "{}{}",
+                &g.commit[..g.commit.len().min(8)],
+                if g.dirty { "*" } else { "" }
+            ),
+            None => String::new(),
+        };
+        let overrides: Vec<String> = e
+            .overrides
+            .iter()
+            .map(|o| format!("{}={}", o.target, o.text))
+            .collect();
+        t.rows.push(vec![
+            Value::String(e.name),
+            Value::String(humantime::format_rfc3339_seconds(when).to_string()),
+            Value::String(commit),
+            Value::String(overrides.join(" ")),
+        ]);
+    }
+    if t.rows.is_empty() {
+        sayln!("no experiments yet: `cegraph run -S stage.param=value` records one");
+    } else {
+        print!("{}", t.text(super::table::WIDTH));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply(name: &str, args: &super::PipelineArgs, catalog: &Catalog) -> Result<ExitCode> {
+    use crate::spec::edit;
+    let l = super::load_read_only(args, catalog)?;
+    let Some(exp) = l.store.read_experiment(name)? else {
+        return Err(no_such(&l.store, name));
+    };
+    let src = crate::spec::yaml::read(&l.pipeline.path)?;
+    let file_ones = edit::file_key_overrides(&src, &exp.overrides)?;
+    let own: Vec<_> = exp
+        .overrides
+        .iter()
+        .filter(|o| !file_ones.contains(o))
+        .cloned()
+        .collect();
+    // Every edit is made in memory first: a value that cannot be written changes no file.
+    let mut edits: BTreeMap<std::path::PathBuf, String> = BTreeMap::new();
+    if !own.is_empty() {
+        edits.insert(l.pipeline.path.clone(), edit::apply_to_text(&src, &own)?);
+    }
+    for o in &file_ones {
+        let (file, key) = params_file_of(&l.pipeline, &o.target);
+        let path = l.pipeline.workspace.join(&file);
+        let text = match edits.get(&path) {
+            Some(t) => t.clone(),
+            None => {
+                std::fs::read_to_string(&path).map_err(|e| crate::error::Error::io(&path, e))?
+            }
+        };
+        edits.insert(path, edit::apply_to_params_text(&file, &text, &key, o)?);
+    }
+    for (path, text) in &edits {
+        edit::write_atomic(path, text)?;
+    }
+    let files: Vec<String> = edits.keys().map(|p| p.display().to_string()).collect();
+    sayln!(
+        "wrote {} value(s) of {name} into {}; `cegraph run` now restores its results from the cache",
+        exp.overrides.len(),
+        files.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `params.yaml:train.lr` → (params.yaml, train.lr); a bare key → the first params file a
+/// node reads it from.
+fn params_file_of(p: &crate::spec::Pipeline, target: &str) -> (String, String) {
+    if let Some((f, k)) = target.rsplit_once(':') {
+        return (f.to_string(), k.to_string());
+    }
+    let file = p
+        .nodes
+        .iter()
+        .flat_map(|n| n.file_params.iter())
+        .find(|f| f.values.contains_key(target))
+        .map(|f| f.file.clone())
+        .unwrap_or_default();
+    (file, target.to_string())
+}
+
+/// Which rows `exp show` prints, in which order.
+struct Rows {
+    sort_by: Option<String>,
+    desc: bool,
+    filter: Vec<String>,
+}
+
+impl Rows {
+    fn apply(&self, t: &mut Table) -> Result<()> {
+        for f in &self.filter {
+            let Some((col, value)) = f.split_once('=') else {
+                return Err(crate::error::Error::usage(
+                    format!("--filter `{f}` is not COLUMN=VALUE"),
+                    "e.g. --filter node=train",
+                ));
+            };
+            t.filter(col.trim(), value.trim())?;
+        }
+        if let Some(col) = &self.sort_by {
+            t.sort_by(col, self.desc)?;
+        }
+        Ok(())
+    }
+}
+
+fn show(
+    args: &super::PipelineArgs,
+    format: Format,
+    rows: &Rows,
+    catalog: &Catalog,
+) -> Result<ExitCode> {
+    let l = super::load_read_only(args, catalog)?;
+    let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
+    let mut sets: Vec<(String, Values)> = vec![(
+        "workspace".into(),
+        compare::from_lock(&l.store, &lock, "workspace"),
+    )];
+    for e in experiments(&l) {
+        let values = e
+            .nodes
+            .into_iter()
+            .map(|(n, v)| {
+                let nv = compare::NodeValues {
+                    params: v.params,
+                    metrics: v.metrics,
+                };
+                (n, nv)
+            })
+            .collect();
+        sets.push((e.name, values));
+    }
+    let mut t = exp_table(&sets);
+    rows.apply(&mut t)?;
+    if t.rows.is_empty() && !(format.json || format.csv) {
+        sayln!("nothing to show: run the pipeline first");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", t.render(format));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rows: (experiment, node); columns: the params whose value differs between the rows of one
+/// node, then every numeric metric. Rows with none of those are left out.
+pub fn exp_table(sets: &[(String, Values)]) -> Table {
+    let mut per_node: BTreeMap<&str, BTreeMap<&str, BTreeSet<String>>> = BTreeMap::new();
+    let mut param_names: BTreeSet<&str> = BTreeSet::new();
+    for (_, values) in sets {
+        for v in values.values() {
+            param_names.extend(v.params.keys().map(String::as_str));
+        }
+    }
+    for (_, values) in sets {
+        for (node, v) in values {
+            let entry = per_node.entry(node).or_default();
+            for p in &param_names {
+                let shown = v.params.get(*p).map(|x| x.to_string()).unwrap_or_default();
+                entry.entry(p).or_default().insert(shown);
+            }
+        }
+    }
+    let params: Vec<&str> = param_names
+        .into_iter()
+        .filter(|p| {
+            per_node
+                .values()
+                .any(|m| m.get(p).is_some_and(|s| s.len() > 1))
+        })
+        .collect();
+    let metrics: BTreeSet<&str> = sets
+        .iter()
+        .flat_map(|(_, vs)| vs.values())
+        .flat_map(|v| v.metrics.iter())
+        .filter(|(_, x)| super::table::as_f64(x).is_some())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut headers = vec!["experiment".to_string(), "node".to_string()];
+    headers.extend(params.iter().map(|p| p.to_string()));
+    headers.extend(metrics.iter().map(|m| m.to_string()));
+    let mut t = Table::new(headers);
+    for (label, values) in sets {
+        for (node, v) in values {
+            let mut row = vec![Value::String(label.clone()), Value::String(node.clone())];
+            row.extend(
+                params
+                    .iter()
+                    .map(|p| v.params.get(*p).cloned().unwrap_or(Value::Null)),
+            );
+            row.extend(metrics.iter().map(|m| {
+                v.metrics
+                    .get(*m)
+                    .filter(|x| super::table::as_f64(x).is_some())
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            }));
+            if row[2..].iter().any(|c| !c.is_null()) {
+                t.rows.push(row);
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compare::NodeValues;
+    use serde_json::json;
+
+    fn set(label: &str, lr: f64, loss: Value) -> (String, Values) {
+        let mut v = Values::new();
+        v.insert(
+            "train".into(),
+            NodeValues {
+                params: [("lr".into(), json!(lr)), ("epochs".into(), json!(3))].into(),
+                metrics: [("loss".into(), loss), ("hash".into(), json!("abc"))].into(),
+            },
+        );
+        v.insert("prepare".into(), NodeValues::default());
+        (label.into(), v)
+    }
+
+    #[test]
+    fn exp_show_lists_differing_params_and_metrics() {
+        let t = exp_table(&[
+            set("workspace", 0.001, json!(1.25)),
+            set("exp-1", 0.003, json!(0.75)),
+            set("exp-2", 0.01, json!("NaN")),
+        ]);
+        insta::assert_snapshot!(t.text(100), @r"
+        experiment  node   lr     loss
+        workspace   train  0.001  1.25
+        exp-1       train  0.003  0.75
+        exp-2       train   0.01   NaN
+        ");
+        insta::assert_snapshot!(t.markdown(), @r"
+        | experiment | node | lr | loss |
+        |---|---|---|---|
+        | workspace | train | 0.001 | 1.25 |
+        | exp-1 | train | 0.003 | 0.75 |
+        | exp-2 | train | 0.01 | NaN |
+        ");
+        insta::assert_snapshot!(t.csv(), @r"
+        experiment,node,lr,loss
+        workspace,train,0.001,1.25
+        exp-1,train,0.003,0.75
+        exp-2,train,0.01,NaN
+        ");
+    }
+}

@@ -1,0 +1,330 @@
+//! Tables for `exp show`, `metrics show/diff` and `params diff`: aligned text that fits a
+//! terminal of [`WIDTH`] columns (cells cut with `…`), CSV, Markdown or JSON.
+
+use serde_json::Value;
+
+/// The terminal width tables are fitted to (like `dvc exp show`, no wrapping).
+pub const WIDTH: usize = 100;
+/// A column is never cut narrower than this.
+const MIN_COLUMN: usize = 6;
+
+#[derive(clap::Args, Clone, Copy)]
+#[group(multiple = false)]
+pub struct Format {
+    /// Print JSON (one object per row).
+    #[arg(long)]
+    pub json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    pub csv: bool,
+    /// Print a Markdown table.
+    #[arg(long)]
+    pub md: bool,
+}
+
+pub struct Table {
+    pub headers: Vec<String>,
+    /// Cells as JSON values (null: empty).
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    pub fn new(headers: Vec<String>) -> Table {
+        Table {
+            headers,
+            rows: Vec::new(),
+        }
+    }
+
+    fn column(&self, name: &str) -> crate::error::Result<usize> {
+        self.headers.iter().position(|h| h == name).ok_or_else(|| {
+            crate::error::Error::usage(
+                format!("no column `{name}` in this table"),
+                format!("columns: {}", self.headers.join(", ")),
+            )
+        })
+    }
+
+    /// Keep the rows whose `column` reads `value` (`node=train`, `lr=0.01`).
+    pub fn filter(&mut self, column: &str, value: &str) -> crate::error::Result<()> {
+        let i = self.column(column)?;
+        self.rows.retain(|r| cell_text(&r[i]) == value);
+        Ok(())
+    }
+
+    /// Sort by a column: numbers by value, then text; empty cells and NaN last.
+    pub fn sort_by(&mut self, column: &str, descending: bool) -> crate::error::Result<()> {
+        let i = self.column(column)?;
+        let key = |v: &Value| match as_f64(v) {
+            Some(x) if !x.is_nan() => (0, x, String::new()),
+            _ if v.is_null() => (2, 0.0, String::new()),
+            Some(_) => (2, 0.0, String::new()),
+            None => (1, 0.0, cell_text(v)),
+        };
+        self.rows.sort_by(|a, b| {
+            let (ka, kb) = (key(&a[i]), key(&b[i]));
+            let order = ka.1.total_cmp(&kb.1).then_with(|| ka.2.cmp(&kb.2));
+            let order = if descending { order.reverse() } else { order };
+            ka.0.cmp(&kb.0).then(order)
+        });
+        Ok(())
+    }
+
+    pub fn render(&self, f: Format) -> String {
+        if f.json {
+            self.json()
+        } else if f.csv {
+            self.csv()
+        } else if f.md {
+            self.markdown()
+        } else {
+            self.text(WIDTH)
+        }
+    }
+
+    fn cells(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|r| r.iter().map(cell_text).collect())
+            .collect()
+    }
+
+    /// Aligned columns, cut (widest first) until a line fits in `width`.
+    pub fn text(&self, width: usize) -> String {
+        let cells = self.cells();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| chars(h)).collect();
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(chars(c));
+            }
+        }
+        let line = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        while line(&widths) > width {
+            let (i, &widest) = widths
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, w)| **w)
+                .expect("a table has columns");
+            if widest <= MIN_COLUMN {
+                break;
+            }
+            widths[i] = widest - 1;
+        }
+        // Still too wide at the minimum: drop columns from the right, marking the cut.
+        let mut shown = widths.len();
+        while shown > 1 && line(&widths[..shown]) + 3 > width && line(&widths) > width {
+            shown -= 1;
+        }
+        let cut_columns = shown < widths.len();
+        let mut out = String::new();
+        let header: Vec<String> = self.headers.clone();
+        for row in std::iter::once(&header).chain(cells.iter()) {
+            let mut parts: Vec<String> = row[..shown]
+                .iter()
+                .zip(&widths)
+                .map(|(c, &w)| pad(&cut(c, w), w, looks_numeric(c)))
+                .collect();
+            if cut_columns {
+                parts.push("…".into());
+            }
+            out.push_str(parts.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn csv(&self) -> String {
+        let mut out = String::new();
+        let quote = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let header: Vec<String> = self.headers.iter().map(|h| quote(h)).collect();
+        out.push_str(&header.join(","));
+        out.push('\n');
+        for row in self.cells() {
+            let r: Vec<String> = row.iter().map(|c| quote(c)).collect();
+            out.push_str(&r.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let esc = |s: &str| s.replace('|', "\\|");
+        let mut out = format!(
+            "| {} |\n|{}|\n",
+            self.headers
+                .iter()
+                .map(|h| esc(h))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            self.headers
+                .iter()
+                .map(|_| "---")
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for row in self.cells() {
+            let r: Vec<String> = row.iter().map(|c| esc(c)).collect();
+            out.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        out
+    }
+
+    pub fn json(&self) -> String {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                Value::Object(
+                    self.headers
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().cloned())
+                        .filter(|(_, v)| !v.is_null())
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut s = serde_json::to_string_pretty(&rows).expect("tables serialise");
+        s.push('\n');
+        s
+    }
+}
+
+/// How a value reads in a cell: strings bare, numbers as written, null empty.
+pub fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if n.is_f64() => number(x),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A number in at most 6 significant digits, exponent form when very large or small;
+/// NaN and infinities by name.
+pub fn number(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let a = x.abs();
+    if !(1e-4..1e9).contains(&a) {
+        return format!("{x:.4e}");
+    }
+    let decimals = (5 - a.log10().floor() as i32).clamp(0, 9) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A metric or param as a number (NaN/inf spelled as strings count); `None` otherwise.
+pub fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match crate::exec::metrics::non_finite(s)? {
+            "NaN" => Some(f64::NAN),
+            "inf" => Some(f64::INFINITY),
+            _ => Some(f64::NEG_INFINITY),
+        },
+        _ => None,
+    }
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn cut(s: &str, w: usize) -> String {
+    if chars(s) <= w {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn pad(s: &str, w: usize, right: bool) -> String {
+    let fill = " ".repeat(w.saturating_sub(chars(s)));
+    if right {
+        format!("{fill}{s}")
+    } else {
+        format!("{s}{fill}")
+    }
+}
+
+fn looks_numeric(s: &str) -> bool {
+    !s.is_empty()
+        && (s.parse::<f64>().is_ok()
+            || s.strip_suffix('%')
+                .is_some_and(|p| p.parse::<f64>().is_ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wide_table_fits_100_columns_with_ellipsis() {
+        let mut t = Table::new(
+            (0..12)
+                .map(|i| format!("a_rather_long_metric_name_{i}"))
+                .collect(),
+        );
+        t.rows
+            .push((0..12).map(|i| json!(i as f64 * 0.123456789)).collect());
+        let text = t.text(WIDTH);
+        for line in text.lines() {
+            assert!(line.chars().count() <= WIDTH, "{line}");
+        }
+        assert!(text.contains('…'));
+    }
+
+    #[test]
+    fn sort_puts_nan_and_empty_last_and_filter_matches_text() {
+        let mut t = Table::new(vec!["name".into(), "loss".into()]);
+        for (n, l) in [
+            ("a", json!(2.0)),
+            ("b", json!("NaN")),
+            ("c", Value::Null),
+            ("d", json!(1)),
+        ] {
+            t.rows.push(vec![json!(n), l]);
+        }
+        t.sort_by("loss", false).unwrap();
+        let order: Vec<String> = t.rows.iter().map(|r| cell_text(&r[0])).collect();
+        assert_eq!(order, ["d", "a", "b", "c"]);
+        t.sort_by("loss", true).unwrap();
+        assert_eq!(cell_text(&t.rows[0][0]), "a");
+        assert!(t.sort_by("lost", false).is_err());
+        t.filter("name", "d").unwrap();
+        assert_eq!(t.rows.len(), 1);
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(number(0.0030000001), "0.003");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(123456.789), "123457");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(1e-7), "1.0000e-7");
+    }
+}

@@ -1,0 +1,393 @@
+//! Experiments (issue 14): `run -S`, params files per key, `exp show|list|apply|remove`,
+//! `metrics show|diff`, `params diff`, and their bad input.
+
+use crate::project::Project;
+
+/// The example of examples/exp in a fresh workspace; `None` (said aloud) without python3.
+fn example() -> Option<Project> {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: python3 is not installed; the experiments example needs it");
+        return None;
+    }
+    let p = Project::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exp");
+    for f in ["cegraph.yaml", "params.yaml", "train.py"] {
+        p.write(f, &std::fs::read_to_string(format!("{dir}/{f}")).unwrap());
+    }
+    Some(p)
+}
+
+/// Nothing of an experiment exists: no record, lock and params files as they were.
+#[track_caller]
+fn nothing_written(p: &Project, lock_before: &str) {
+    assert!(
+        !p.join("cache/experiments").exists()
+            || std::fs::read_dir(p.join("cache/experiments"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("cegraph.lock")).unwrap_or_default(),
+        lock_before
+    );
+}
+
+#[test]
+fn experiments_walkthrough_three_runs_one_table() {
+    let Some(p) = example() else { return };
+    p.cegraph(&["run"]).ok();
+    insta::assert_snapshot!("metrics_show", p.cegraph(&["metrics", "show"]).ok().stdout);
+    let lock = p.read("cegraph.lock");
+    let params = p.read("params.yaml");
+    let pipeline = p.read("cegraph.yaml");
+    let out = p.cegraph(&["run", "-S", "train.lr=0.05"]).ok().stdout;
+    assert!(out.contains("experiment exp-1 recorded"), "{out}");
+    p.cegraph(&["run", "-S", "params.yaml:train.lr=0.1", "--name", "fast"])
+        .ok();
+    // An override edits neither the params file nor the committed lock file.
+    assert_eq!(p.read("cegraph.lock"), lock);
+    assert_eq!(p.read("params.yaml"), params);
+    insta::assert_snapshot!("exp_show", p.cegraph(&["exp", "show"]).ok().stdout);
+    insta::assert_snapshot!(
+        "exp_show_md",
+        p.cegraph(&["exp", "show", "--md"]).ok().stdout
+    );
+    let sorted = p
+        .cegraph(&["exp", "show", "--sort-by", "loss", "--csv"])
+        .ok()
+        .stdout;
+    let names: Vec<&str> = sorted
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names, ["fast", "exp-1", "workspace"]);
+    let one = p
+        .cegraph(&["exp", "show", "--filter", "experiment=fast", "--csv"])
+        .ok()
+        .stdout;
+    assert_eq!(one.lines().count(), 2, "{one}");
+    let e = p
+        .cegraph(&["exp", "show", "--sort-by", "los"])
+        .code(2)
+        .stderr;
+    assert!(e.contains("no column `los`"), "{e}");
+    let csv = p.cegraph(&["exp", "show", "--csv"]).ok().stdout;
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.cegraph(&["exp", "show", "--json"]).ok().stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    let list = p.cegraph(&["exp", "list"]).ok().stdout;
+    assert!(
+        list.contains("exp-1") && list.contains("train.lr=0.05"),
+        "{list}"
+    );
+    insta::assert_snapshot!(
+        "metrics_diff",
+        p.cegraph(&["metrics", "diff", "workspace", "fast"])
+            .ok()
+            .stdout
+    );
+    insta::assert_snapshot!(
+        "params_diff",
+        p.cegraph(&["params", "diff", "workspace", "exp-1"])
+            .ok()
+            .stdout
+    );
+    // Same overrides again: nothing runs, the result comes from the cache.
+    let again = p
+        .cegraph(&["run", "-S", "train.lr=0.05", "--name", "again"])
+        .ok()
+        .stdout;
+    assert!(again.contains("restored  train"), "{again}");
+    p.cegraph(&["exp", "remove", "again"]).ok();
+    assert!(!p.cegraph(&["exp", "list"]).ok().stdout.contains("again"));
+    // exp apply writes a params-file override into that file, in place.
+    p.cegraph(&["exp", "apply", "fast"]).ok();
+    assert_eq!(p.read("params.yaml"), params.replace("lr: 0.01", "lr: 0.1"));
+    assert_eq!(p.read("cegraph.yaml"), pipeline);
+    let ran = p.executed(|| {
+        p.cegraph(&["run"]).ok();
+    });
+    assert!(ran.is_empty(), "{ran:?}");
+    p.write("params.yaml", &params);
+    p.cegraph(&["run"]).ok();
+    // --lock promotes an experiment into the lock file.
+    p.cegraph(&["run", "-S", "train.lr=0.05", "--name", "promoted", "--lock"])
+        .ok();
+    assert_ne!(p.read("cegraph.lock"), lock);
+}
+
+#[test]
+fn params_file_key_change_is_named_and_other_keys_rerun_nothing() {
+    let Some(p) = example() else { return };
+    p.cegraph(&["run"]).ok();
+    // seed is not a listed key: the node stays up to date.
+    p.edit("params.yaml", "seed: 0", "seed: 7");
+    p.cegraph(&["status"]).ok();
+    p.edit("params.yaml", "lr: 0.01", "lr: 0.02");
+    let st = p.cegraph(&["status"]).code(1).stdout;
+    assert!(st.contains("params.yaml:train.lr 0.01 → 0.02"), "{st}");
+}
+
+#[test]
+fn override_of_a_param_that_does_not_exist_is_refused_with_a_suggestion() {
+    let p = Project::with_pipeline(
+        "vars: {seed: 1}\nstages:\n  train:\n    cmd: echo ${params.lr} ${vars.seed} > out.txt\n    params: {lr: 0.001}\n    outs: [out.txt]\n",
+    );
+    let lock = String::new();
+    let e = p.cegraph(&["run", "-S", "train.lrr=1"]).code(2).stderr;
+    assert!(e.contains("did you mean `train.lr`?"), "{e}");
+    let e = p.cegraph(&["run", "-S", "trian.lr=1"]).code(2).stderr;
+    assert!(e.contains("did you mean `train`?"), "{e}");
+    let e = p.cegraph(&["run", "-S", "vars.sed=1"]).code(2).stderr;
+    assert!(e.contains("did you mean `vars.seed`?"), "{e}");
+    let e = p.cegraph(&["run", "-S", "lr=1"]).code(2).stderr;
+    assert!(e.contains("STAGE.PARAM=VALUE"), "{e}");
+    let e = p.cegraph(&["run", "-S", "train.lr=[1,"]).code(2).stderr;
+    assert!(e.contains("is not a YAML value"), "{e}");
+    // One line of error, one of help.
+    assert!(e.trim().lines().count() <= 2, "{e}");
+    nothing_written(&p, &lock);
+}
+
+#[test]
+fn experiment_name_that_exists_is_refused_before_running() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo ${params.n} > out.txt; echo t >> runs.log\n    params: {n: 1}\n    outs: [out.txt]\n",
+    );
+    p.cegraph(&["run", "-S", "t.n=2", "--name", "two"]).ok();
+    let ran = p.executed(|| {
+        let e = p
+            .cegraph(&["run", "-S", "t.n=3", "--name", "two"])
+            .code(2)
+            .stderr;
+        assert!(e.contains("experiment `two` exists already"), "{e}");
+    });
+    assert!(ran.is_empty(), "{ran:?}");
+    let e = p
+        .cegraph(&["run", "-S", "t.n=3", "--name", "../x"])
+        .code(2)
+        .stderr;
+    assert!(e.contains("is not allowed"), "{e}");
+}
+
+#[test]
+fn exp_apply_writes_overrides_into_the_yaml_keeping_comments() {
+    let p = Project::with_pipeline(
+        "# my pipeline\nvars:\n  seed: 1 # the seed\nstages:\n  t:\n    cmd: echo ${params.n} ${vars.seed} > out.txt; echo t >> runs.log\n    params: {n: 1, tag: a} # inline\n    outs: [out.txt]\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.n=5", "-S", "vars.seed=2", "--name", "five"])
+        .ok();
+    p.cegraph(&["exp", "apply", "five"]).ok();
+    assert_eq!(
+        p.read("cegraph.yaml"),
+        "# my pipeline\nvars:\n  seed: 2 # the seed\nstages:\n  t:\n    cmd: echo ${params.n} ${vars.seed} > out.txt; echo t >> runs.log\n    params: {n: 5, tag: a} # inline\n    outs: [out.txt]\n"
+    );
+    // The applied file has the experiment's key: its result is restored, nothing runs.
+    let ran = p.executed(|| {
+        p.cegraph(&["run"]).ok();
+    });
+    assert!(ran.is_empty(), "{ran:?}");
+    assert_eq!(p.read("out.txt").trim(), "5 2");
+    let e = p.cegraph(&["exp", "apply", "nope"]).code(2).stderr;
+    assert!(
+        e.contains("no experiment named `nope`") && e.contains("five"),
+        "{e}"
+    );
+}
+
+#[test]
+fn params_file_missing_key_or_invalid_is_an_error_at_its_place() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo ${params.train.lr} > out.txt\n    params_files:\n      - file: params.json\n        keys: [train.lr, train.bacth]\n    outs: [out.txt]\n",
+    );
+    p.write("params.json", "{\"train\": {\"lr\": 0.1, \"batch\": 8}}");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(
+        e.contains("has no key `train.bacth`") && e.contains("did you mean `train.batch`?"),
+        "{e}"
+    );
+    assert!(e.contains("cegraph.yaml:6"), "{e}");
+    p.edit("cegraph.yaml", "train.bacth", "train.batch");
+    p.write(
+        "params.json",
+        "{\"train\": {\"lr\": 0.1,\n \"batch\": 8,,}}",
+    );
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(e.contains("params file params.json:2:"), "{e}");
+    p.write("params.json", "{\"train\": {\"lr\": 0.1, \"batch\": 8}}");
+    p.cegraph(&["run"]).ok();
+    assert_eq!(p.read("out.txt").trim(), "0.1");
+    let e = p
+        .cegraph(&["run", "-S", "params.json:train.epochs=3"])
+        .code(2)
+        .stderr;
+    assert!(e.contains("no stage reads that params-file key"), "{e}");
+    // Inline params (a kind's) may take a params-file value.
+    p.write(
+        "cegraph.yaml",
+        "stages:\n  t:\n    cmd: echo ${params.rate} > out.txt\n    params: {rate: '${params.train.lr}'}\n    params_files: [{file: params.json, keys: [train.lr]}]\n    outs: [out.txt]\n",
+    );
+    p.cegraph(&["run", "-S", "train.lr=0.3"]).ok();
+    assert_eq!(p.read("out.txt").trim(), "0.3");
+    // TOML too; the overridden copy is what the command reads.
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: cat ${params_file} > out.txt\n    params_files: [{file: p.toml, keys: [lr]}]\n    outs: [out.txt]\n",
+    );
+    p.write("p.toml", "lr = 0.5\nother = 'x'\n");
+    p.cegraph(&["run", "-S", "lr=0.25"]).ok();
+    assert!(
+        p.read("out.txt").contains("lr = 0.25"),
+        "{}",
+        p.read("out.txt")
+    );
+    assert_eq!(p.read("p.toml"), "lr = 0.5\nother = 'x'\n");
+}
+
+#[test]
+fn metrics_file_not_numeric_fails_and_nan_is_shown() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: cp src.json m.json\n    deps: [src.json]\n    outs: [m.json]\n    metrics: m.json\n",
+    );
+    p.write("src.json", r#"{"loss": "low"}"#);
+    let e = p.cegraph(&["run"]).code(1);
+    let all = format!("{}{}", e.stdout, e.stderr);
+    assert!(
+        all.contains("metric `loss` is `low`, not a number"),
+        "{all}"
+    );
+    p.write("src.json", r#"{"loss": NaN, "acc": Infinity}"#);
+    p.cegraph(&["run"]).ok();
+    let shown = p.cegraph(&["metrics", "show"]).ok().stdout;
+    assert!(shown.contains("NaN") && shown.contains("inf"), "{shown}");
+    p.cegraph(&["exp", "show"]).ok();
+}
+
+#[test]
+fn revision_that_is_not_git_or_has_no_lock_file_is_refused() {
+    let p =
+        Project::with_pipeline("stages:\n  t:\n    cmd: echo 1 > out.txt\n    outs: [out.txt]\n");
+    p.cegraph(&["run"]).ok();
+    let e = p.cegraph(&["metrics", "diff", "nosuchrev"]).code(2).stderr;
+    assert!(
+        e.contains("`nosuchrev` is not a git revision, an experiment or `workspace`"),
+        "{e}"
+    );
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(p.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "cegraph.yaml"]);
+    git(&["commit", "-qm", "pipeline only"]);
+    let e = p.cegraph(&["metrics", "diff", "HEAD"]).code(2).stderr;
+    assert!(e.contains("revision `HEAD` has no"), "{e}");
+    git(&["add", "cegraph.lock"]);
+    git(&["commit", "-qm", "lock"]);
+    let out = p.cegraph(&["params", "diff", "HEAD"]).ok().stdout;
+    assert!(
+        out.contains("no param changed between HEAD and workspace"),
+        "{out}"
+    );
+}
+
+#[test]
+fn override_of_a_matrix_stage_param_applies_to_all_its_nodes() {
+    let p = Project::with_pipeline(
+        "vars: {seeds: [1, 2]}\nstages:\n  t:\n    matrix:\n      seed: ${vars.seeds}\n    cmd: echo ${params.lr} ${matrix.seed} > ${outs[0]}; echo t >> runs.log\n    params: {lr: 1}\n    outs: [\"${out_dir}/o.txt\"]\n",
+    );
+    p.cegraph(&["run"]).ok();
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "-S", "t.lr=2"]).ok();
+    });
+    assert_eq!(ran, ["t", "t"]);
+    assert_eq!(p.read("out/t/seed=1/o.txt").trim(), "2 1");
+    assert_eq!(p.read("out/t/seed=2/o.txt").trim(), "2 2");
+    // A var override can widen the matrix: only the new node runs.
+    let ran = p.executed(|| {
+        p.cegraph(&["run", "-S", "vars.seeds=[1, 2, 3]", "-S", "t.lr=2"])
+            .ok();
+    });
+    assert_eq!(ran, ["t"]);
+    let e = p.cegraph(&["exp", "show"]).ok().stdout;
+    assert!(e.contains("t[seed=3]") && e.contains("exp-2"), "{e}");
+}
+
+#[test]
+fn metrics_diff_of_a_commit_shows_what_it_changed() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: 'echo loss: ${params.loss} > m.yaml'\n    params: {loss: 4}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+    );
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(p.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    p.cegraph(&["run"]).ok();
+    git(&["add", "cegraph.yaml", "cegraph.lock"]);
+    git(&["commit", "-qm", "loss 4"]);
+    p.edit("cegraph.yaml", "loss: 4", "loss: 3");
+    p.cegraph(&["run"]).ok();
+    git(&["commit", "-qam", "loss 3"]);
+    insta::assert_snapshot!(
+        "metrics_diff_commit",
+        p.cegraph(&["metrics", "diff", "HEAD~1", "HEAD"])
+            .ok()
+            .stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &p.cegraph(&["metrics", "diff", "HEAD~1", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json[0]["relative"], "-25%");
+    // The experiment records its commit; a dirty tree is marked.
+    p.edit("cegraph.yaml", "metrics: m.yaml", "metrics: m.yaml # dirty");
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    let list = p.cegraph(&["exp", "list"]).ok().stdout;
+    assert!(
+        list.lines().nth(1).is_some_and(|l| l.contains('*')),
+        "{list}"
+    );
+}
+
+#[test]
+fn gc_keeps_what_recorded_experiments_name() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: 'echo loss: ${params.loss} > m.yaml'\n    params: {loss: 4}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    p.cegraph(&["gc", "--keep-days", "0", "--grace", "0s"]).ok();
+    let diff = p.cegraph(&["metrics", "diff", "workspace", "two"]).ok();
+    assert!(diff.stdout.contains("-50%"), "{}", diff.stdout);
+    assert!(!diff.stderr.contains("no run record"), "{}", diff.stderr);
+    // Applying it restores the experiment's output from the cache.
+    p.cegraph(&["exp", "apply", "two"]).ok();
+    let out = p.cegraph(&["run"]).ok().stdout;
+    assert!(out.contains("restored  t"), "{out}");
+}
