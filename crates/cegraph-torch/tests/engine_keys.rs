@@ -54,7 +54,7 @@ fn run_in(dir: &Path, yaml: &str, jobs: usize) -> String {
         jobs,
         targets: Vec::new(),
         dry_run: false,
-        force: false,
+        force: Vec::new(),
         keep_going: false,
         collect_only: false,
         exe: WORKER.into(),
