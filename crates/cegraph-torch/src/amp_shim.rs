@@ -1,11 +1,11 @@
-//! The C++ of the few libtorch entry points tch 0.24 does not bind: autocast's dtype (CPU and
-//! CUDA), `_amp_foreach_non_finite_check_and_unscale_`, `_fused_adamw_` and set-to-none of a
-//! gradient. `build.rs` `include!`s this file, writes [`SOURCE`] out and compiles it against
-//! the headers of the libtorch it links. It lives in a `.rs` file so that the train kind's
-//! source fingerprint (which reads this crate's Rust files) covers the C++ too.
-//!
-//! Every entry point catches C++ exceptions (unwinding into Rust is undefined) and reports
-//! them through the caller's error buffer.
+// The C++ of the few libtorch entry points tch 0.24 does not bind: autocast's dtype (CPU and
+// CUDA), `_amp_foreach_non_finite_check_and_unscale_`, `_fused_adamw_` and set-to-none of a
+// gradient. `build.rs` `include!`s this file, writes [`SOURCE`] out and compiles it against
+// the headers of the libtorch it links. It lives in a `.rs` file so that the train kind's
+// source fingerprint (which reads this crate's Rust files) covers the C++ too.
+//
+// Every entry point catches C++ exceptions (unwinding into Rust is undefined) and reports
+// them through the caller's error buffer.
 
 pub const SOURCE: &str = r#"
 #include <ATen/autocast_mode.h>

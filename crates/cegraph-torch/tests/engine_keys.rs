@@ -60,6 +60,7 @@ fn run_in(dir: &Path, yaml: &str, jobs: usize) -> String {
         exe: WORKER.into(),
         remote: None,
         push: false,
+        locked: false,
     };
     let summary =
         cegraph::exec::run(&p, &dag, &store, &LockFile::default(), &opts, &Silent).unwrap();
