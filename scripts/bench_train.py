@@ -1,13 +1,22 @@
-"""PyTorch eager reference for the training-speed benchmark (scripts/bench-train.sh).
+"""PyTorch reference for the training-speed benchmarks (scripts/bench-train.sh,
+scripts/gpu-check.sh).
 
-The same model as cegraph's baseline GPT (src/ml/model.rs): learned absolute positions,
-hand-written causal softmax attention with a fused q/k/v projection, no norms inside blocks,
-a final LayerNorm without bias, GELU MLP at 4x, tied embeddings, no biases; AdamW (0.9, 0.95),
-weight decay 0.1 on matrices only, grad-norm clip 1.0; the loss is read every step.
+The same model as cegraph's GPT (crates/cegraph-torch/src/model.rs) for the innovations
+`baseline`, `layernorm`, `flash`, `rope` and their combinations (`combined` = flash+rope+
+layernorm): learned absolute positions unless rope (half-split rotary, theta 10000), causal
+attention hand-written or through SDPA (flash), a fused q/k/v projection, pre-norm LayerNorm
+without bias in blocks with layernorm, a final LayerNorm, GELU MLP at 4x, tied embeddings, no
+biases; AdamW (0.9, 0.95), weight decay 0.1 on matrices only, grad-norm clip 1.0. The loss is
+read once at the end (as cegraph's trainer, which reads it only at evaluation points).
 
-Config from the same environment variables as tests/ml_bench.rs. Prints
-`pytorch tokens_per_s=… step_ms=…`; with --peak, the fp32 matmul peak instead:
-`peak gflops=…`.
+Config from the same environment variables as crates/cegraph-torch/tests/ml_bench.rs, plus
+BENCH_PRECISION (fp32|bf16|fp16: autocast dtype; fp16 with a GradScaler) and BENCH_DEVICE
+(auto|cpu|cuda). Modes:
+  --mode eager          plain eager loop, torch.optim.AdamW (foreach, the default)
+  --mode compile        torch.compile(model), foreach AdamW
+  --mode compile-fused  torch.compile(model) and AdamW(fused=True)
+Prints `pytorch mode=… tokens_per_s=… step_ms=… loss=…`; with --peak, the matmul peak in
+BENCH_PRECISION instead: `peak gflops=…`.
 """
 
 import math
@@ -33,80 +42,114 @@ V = env("BENCH_VOCAB", 65)
 STEPS = env("BENCH_STEPS", 30)
 WARM = env("BENCH_WARMUP", 5)
 THREADS = env("BENCH_THREADS", 1)
+PRECISION = os.environ.get("BENCH_PRECISION", "fp32")
+INNOV = os.environ.get("BENCH_INNOVATIONS", "baseline")
+INNOV = {"combined": "flash+rope+layernorm", "baseline": "", "none": ""}.get(INNOV, INNOV)
+INNOV = set(i for i in INNOV.split("+") if i)
+unknown = INNOV - {"flash", "rope", "layernorm"}
+if unknown:
+    sys.exit(f"bench_train.py: innovations {sorted(unknown)} are not mirrored here")
 torch.set_num_threads(THREADS)
-device = "cuda" if torch.cuda.is_available() else "cpu"
+device = os.environ.get("BENCH_DEVICE", "auto")
+device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+DTYPE = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[PRECISION]
 
 
 def peak():
-    n = 2048
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    n = 4096 if device == "cuda" else 1024
+    a = torch.randn(n, n, device=device, dtype=DTYPE)
+    b = torch.randn(n, n, device=device, dtype=DTYPE)
     for _ in range(3):
         a @ b
     best = 0.0
+    reps = 50 if device == "cuda" else 3
     for _ in range(5):
         if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        reps = 5
         for _ in range(reps):
             a @ b
         if device == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         best = max(best, 2 * n**3 * reps / dt)
-    print(f"peak gflops={best / 1e9:.1f} threads={torch.get_num_threads()}")
+    print(f"peak gflops={best / 1e9:.1f} dtype={PRECISION} device={device} threads={torch.get_num_threads()}")
+
+
+def rope(x, cos, sin):
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
 
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
+        norm = "layernorm" in INNOV
+        self.ln_1 = nn.LayerNorm(D, bias=False) if norm else nn.Identity()
+        self.ln_2 = nn.LayerNorm(D, bias=False) if norm else nn.Identity()
         self.c_attn = nn.Linear(D, 3 * D, bias=False)
         self.attn_proj = nn.Linear(D, D, bias=False)
         self.c_fc = nn.Linear(D, 4 * D, bias=False)
         self.mlp_proj = nn.Linear(4 * D, D, bias=False)
         self.register_buffer("future", torch.ones(T, T, dtype=torch.bool).triu(1))
 
-    def attn(self, x):
+    def attn(self, x, cos, sin):
         b, t, d = x.shape
         q, k, v = self.c_attn(x).split(D, dim=2)
         q = q.view(b, t, H, d // H).transpose(1, 2)
         k = k.view(b, t, H, d // H).transpose(1, 2)
         v = v.view(b, t, H, d // H).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // H))
-        att = att.masked_fill(self.future[:t, :t], float("-inf")).softmax(-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(b, t, d)
+        if cos is not None:
+            q, k = rope(q, cos[:t].to(q.dtype), sin[:t].to(q.dtype)), rope(k, cos[:t].to(k.dtype), sin[:t].to(k.dtype))
+        if "flash" in INNOV:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // H))
+            att = att.masked_fill(self.future[:t, :t], float("-inf")).softmax(-1)
+            y = att @ v
+        y = y.transpose(1, 2).contiguous().view(b, t, d)
         return self.attn_proj(y)
 
-    def forward(self, x):
-        x = x + self.attn(x)
-        return x + self.mlp_proj(F.gelu(self.c_fc(x)))
+    def forward(self, x, cos, sin):
+        x = x + self.attn(self.ln_1(x), cos, sin)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
 
 
 class GPT(nn.Module):
     def __init__(self):
         super().__init__()
         self.wte = nn.Embedding(V, D)
-        self.wpe = nn.Embedding(T, D)
+        self.wpe = None if "rope" in INNOV else nn.Embedding(T, D)
         self.h = nn.ModuleList(Block() for _ in range(L))
         self.ln_f = nn.LayerNorm(D, bias=False)
+        q = D // H
+        inv = 10000.0 ** (-2.0 * torch.arange(q // 2) / q)
+        ang = torch.arange(T).float()[:, None] * inv[None, :]
+        self.register_buffer("cos", ang.cos(), persistent=False)
+        self.register_buffer("sin", ang.sin(), persistent=False)
         for name, p in self.named_parameters():
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * L) if name.endswith("proj.weight") else 0.02
                 nn.init.normal_(p, 0.0, std)
 
     def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe.weight[: idx.shape[1]]
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe.weight[: idx.shape[1]]
+        cos, sin = (self.cos, self.sin) if self.wpe is None else (None, None)
         for blk in self.h:
-            x = blk(x)
+            x = blk(x, cos, sin)
         logits = F.linear(self.ln_f(x), self.wte.weight)
-        return F.cross_entropy(logits.view(-1, V), targets.view(-1))
+        return F.cross_entropy(logits.view(-1, V).float(), targets.view(-1))
 
 
 def main():
     if "--peak" in sys.argv:
         peak()
         return
+    mode = sys.argv[sys.argv.index("--mode") + 1] if "--mode" in sys.argv else "eager"
+    assert mode in ("eager", "compile", "compile-fused"), mode
     torch.manual_seed(0)
     model = GPT().to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -115,27 +158,41 @@ def main():
         [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
         lr=1e-3,
         betas=(0.9, 0.95),
+        fused=(mode == "compile-fused") or None,
     )
+    fwd = torch.compile(model) if mode.startswith("compile") else model
+    scaler = torch.amp.GradScaler(device, enabled=(PRECISION == "fp16"))
+    autocast = torch.autocast(device, dtype=DTYPE, enabled=(PRECISION != "fp32"))
     data = torch.randint(V, (1_000_000,))
     gen = torch.Generator().manual_seed(0)
 
     def step(n):
+        loss = None
         for _ in range(n):
             ix = torch.randint(len(data) - T - 1, (B,), generator=gen)
             x = torch.stack([data[i : i + T] for i in ix]).to(device)
             y = torch.stack([data[i + 1 : i + 1 + T] for i in ix]).to(device)
-            loss = model(x, y)
-            loss.backward()
+            with autocast:
+                loss = fwd(x, y)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             opt.zero_grad(set_to_none=True)
-            assert math.isfinite(loss.item())
+        return loss
 
     step(WARM)
+    if device == "cuda":
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
-    step(STEPS)
+    loss = step(STEPS).item()
     dt = time.perf_counter() - t0
-    print(f"pytorch tokens_per_s={STEPS * B * T / dt:.1f} step_ms={dt * 1e3 / STEPS:.2f}")
+    assert math.isfinite(loss)
+    print(
+        f"pytorch mode={mode} tokens_per_s={STEPS * B * T / dt:.1f} "
+        f"step_ms={dt * 1e3 / STEPS:.2f} loss={loss:.4f}"
+    )
 
 
 if __name__ == "__main__":

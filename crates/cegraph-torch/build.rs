@@ -9,7 +9,10 @@
 //!   libraries again after it, which makes them `NEEDED` unconditionally.
 //!   Check with `readelf -d target/*/cegraph | grep -E 'NEEDED|RUNPATH'`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+// The C++ source of the AMP / fused-AdamW shim (a `.rs` file, so the kinds' fingerprint sees it).
+include!("src/amp_shim.rs");
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
@@ -28,6 +31,7 @@ fn main() {
         );
         return;
     };
+    compile_shim(&lib_dir);
     let lib = lib_dir.display().to_string();
     // Only the worker and the test/bench binaries load libtorch: the `cegraph` binary never
     // references it, so it starts in milliseconds instead of loading ~0.5 GB of libraries.
@@ -54,6 +58,29 @@ fn main() {
         // Back to the default for anything linked after us.
         emit("-Wl,--as-needed");
     }
+}
+
+/// Compile [`SOURCE`] against the headers beside libtorch's `lib/` (`include/`, present in
+/// both the PyTorch wheel and the libtorch zip) into a static library linked into this crate.
+fn compile_shim(lib_dir: &Path) {
+    println!("cargo:rerun-if-changed=src/amp_shim.rs");
+    let include = lib_dir.parent().map(|p| p.join("include"));
+    let Some(include) = include.filter(|i| i.join("ATen/autocast_mode.h").exists()) else {
+        panic!(
+            "cegraph-torch: no libtorch headers next to {} (expected include/ATen/autocast_mode.h)",
+            lib_dir.display()
+        );
+    };
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let src = out.join("amp_shim.cpp");
+    std::fs::write(&src, SOURCE).expect("write amp_shim.cpp");
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file(&src)
+        .include(&include)
+        .warnings(false)
+        .compile("cegraph_amp_shim");
 }
 
 /// `$LIBTORCH_LIB/lib` or `$LIBTORCH/lib`, as torch-sys reads them; with

@@ -266,8 +266,11 @@ fn run_kind(
     // The device the key was computed with (`auto` resolved when the plan was made), so the
     // worker never resolves it differently.
     let mut params = req.node.params.clone();
-    if let Some(device) = req.inputs.runtime.get("device") {
-        params.insert("device".into(), Value::String(device.clone()));
+    // Likewise `precision` (whose `auto` depends on the device), for the kinds that have it.
+    for resolved in ["device", "precision"] {
+        if let Some(v) = req.inputs.runtime.get(resolved) {
+            params.insert(resolved.into(), Value::String(v.clone()));
+        }
     }
     let job = KindJob {
         kind: kind.to_string(),

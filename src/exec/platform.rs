@@ -11,6 +11,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{Hash, KeyHasher};
+use crate::ml::train_config::Precision;
 use crate::spec::{Node, memo};
 
 /// What the worker reports about itself (`cegraph-worker identity`, which loads libtorch but
@@ -203,23 +204,125 @@ pub fn node_threads(node: &Node) -> usize {
     (node.resources.cpus as usize).max(1)
 }
 
-/// The runtime part of a worker kind's key: `libtorch`, `device`, `threads`.
+/// Kinds with a `precision` param (its `auto` depends on the device, so it is resolved here).
+const PRECISION_KINDS: &[&str] = &["train"];
+
+/// A GPU as `nvidia-smi` names it: `NVIDIA H200 (sm_90)`, and its compute capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuInfo {
+    pub name: String,
+    pub capability: Option<(u32, u32)>,
+}
+
+impl GpuInfo {
+    /// The key's `gpu` entry.
+    pub fn label(&self) -> String {
+        match self.capability {
+            Some((a, b)) => format!("{} (sm_{a}{b})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// One line of `nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader`.
+fn parse_gpu_line(line: &str) -> Option<GpuInfo> {
+    let (name, cap) = line.rsplit_once(',')?;
+    let capability = cap
+        .trim()
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    Some(GpuInfo {
+        name: name.trim().to_string(),
+        capability,
+    })
+}
+
+/// The GPU `cuda:N` means for this process (`CUDA_VISIBLE_DEVICES` renumbers them), asked of
+/// `nvidia-smi` once per process; `None` without one.
+pub fn gpu_info(device: &str) -> Option<GpuInfo> {
+    static GPUS_INFO: OnceLock<Vec<GpuInfo>> = OnceLock::new();
+    let n: usize = device.strip_prefix("cuda:")?.parse().ok()?;
+    let all = GPUS_INFO.get_or_init(|| {
+        std::process::Command::new("nvidia-smi")
+            .args([
+                "--query-gpu=index,name,compute_cap",
+                "--format=csv,noheader",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| parse_gpu_line(l.split_once(',')?.1))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let physical = match std::env::var("CUDA_VISIBLE_DEVICES") {
+        Ok(v) => v.split(',').nth(n)?.trim().parse().ok()?,
+        Err(_) => n,
+    };
+    all.get(physical).cloned()
+}
+
+/// The runtime part of a worker kind's key: `libtorch`, `device`, `threads`; on CUDA the
+/// `gpu` (name and compute capability); for a kind with a `precision` param, that resolved.
 pub fn worker_runtime(node: &Node) -> BTreeMap<String, String> {
     let requested = node
         .params
         .get("device")
         .and_then(|d| d.as_str())
         .unwrap_or("auto");
-    BTreeMap::from([
+    let device = resolve_device(requested);
+    let gpu = gpu_info(&device);
+    let mut runtime = BTreeMap::from([
         ("libtorch".to_string(), torch_platform().libtorch.clone()),
-        ("device".to_string(), resolve_device(requested)),
         ("threads".to_string(), node_threads(node).to_string()),
-    ])
+    ]);
+    if let Some(g) = &gpu {
+        runtime.insert("gpu".to_string(), g.label());
+    }
+    let kind = match &node.action {
+        crate::spec::Action::Kind { name, .. } => name.as_str(),
+        _ => "",
+    };
+    if PRECISION_KINDS.contains(&kind) {
+        let asked = node.params.get("precision").and_then(|p| p.as_str());
+        // A bad value is reported by the kind's own param check; the key just keeps it.
+        let resolved = match asked.map(Precision::parse) {
+            None => Precision::Auto.resolve(&device, gpu.and_then(|g| g.capability)),
+            Some(Ok(p)) => p.resolve(&device, gpu.and_then(|g| g.capability)),
+            Some(Err(_)) => return with_device(runtime, device),
+        };
+        runtime.insert("precision".to_string(), resolved.as_str().to_string());
+    }
+    with_device(runtime, device)
+}
+
+fn with_device(mut runtime: BTreeMap<String, String>, device: String) -> BTreeMap<String, String> {
+    runtime.insert("device".to_string(), device);
+    runtime
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precision_auto_follows_the_resolved_device_and_gpu() {
+        let auto = Precision::Auto;
+        assert_eq!(auto.resolve("cpu", None), Precision::Fp32);
+        assert_eq!(auto.resolve("cuda:0", Some((9, 0))), Precision::Bf16);
+        assert_eq!(auto.resolve("cuda:0", Some((8, 0))), Precision::Bf16);
+        assert_eq!(auto.resolve("cuda:0", Some((7, 5))), Precision::Fp16);
+        assert_eq!(auto.resolve("cuda:0", None), Precision::Bf16);
+        assert_eq!(Precision::Fp16.resolve("cpu", None), Precision::Fp16);
+        let gpu = parse_gpu_line(" NVIDIA H200, 9.0").unwrap();
+        assert_eq!(gpu.label(), "NVIDIA H200 (sm_90)");
+        assert_eq!(gpu.capability, Some((9, 0)));
+        assert_eq!(gpu_info("cpu"), None);
+    }
 
     #[test]
     fn explicit_devices_are_canonical_and_auto_is_resolved() {

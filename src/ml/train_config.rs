@@ -5,6 +5,56 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, check_device_name};
 
+/// The arithmetic of the forward pass. Weights, gradients and AdamW state stay f32 in every
+/// mode (libtorch autocast casts per op); `fp16` adds dynamic loss scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 on a CUDA device that supports it, fp16 on an older one, fp32 on the CPU.
+    Auto,
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Precision, ConfigError> {
+        match s {
+            "auto" => Ok(Precision::Auto),
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            "fp16" => Ok(Precision::Fp16),
+            _ => Err(ConfigError::Invalid {
+                param: "precision",
+                why: format!("`{s}` is not one of auto, fp32, bf16, fp16"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Auto => "auto",
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+        }
+    }
+
+    /// What `auto` means on `device` (already resolved: `cpu` or `cuda:N`), given the GPU's
+    /// compute capability when known: bf16 needs Ampere (8.0) or newer, older GPUs get fp16
+    /// (with loss scaling, as nanoGPT does), an unknown GPU is taken to be recent.
+    pub fn resolve(self, device: &str, capability: Option<(u32, u32)>) -> Precision {
+        match self {
+            Precision::Auto if device.starts_with("cuda") => match capability {
+                Some((major, _)) if major < 8 => Precision::Fp16,
+                _ => Precision::Bf16,
+            },
+            Precision::Auto => Precision::Fp32,
+            explicit => explicit,
+        }
+    }
+}
+
 /// Training hyper-parameters (the model's are in [`ModelConfig`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -31,8 +81,9 @@ pub struct TrainConfig {
     pub eval_seed: u64,
     /// `auto` (CUDA when usable), `cpu`, `cuda` or `cuda:N`.
     pub device: String,
-    /// libtorch's CUDA autocast around the forward pass (ignored on the CPU).
-    pub autocast: bool,
+    /// Arithmetic of the forward pass (weights and optimiser state stay f32). `auto` is
+    /// resolved with the device when the plan is made ([`Precision::resolve`]).
+    pub precision: Precision,
     pub threads: usize,
 }
 
@@ -56,7 +107,7 @@ impl TrainConfig {
             data_seed: 1,
             eval_seed: 0,
             device: "cpu".into(),
-            autocast: false,
+            precision: Precision::Fp32,
             threads: 1,
         }
     }

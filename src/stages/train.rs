@@ -16,9 +16,14 @@
 //! `beta1` 0.9, `beta2` 0.95, `grad_clip` 1.0, `eval_every` max(1, max_iters/10),
 //! `eval_iters` 20, `seed` 1 (init and dropout), `data_seed` (default: `seed`; the batch
 //! order — equal for every variant with the same value), `eval_seed` 0 (the fixed eval
-//! batches, shared by all runs), `device` `auto`|`cpu`|`cuda`|`cuda:N`, `autocast` false.
+//! batches, shared by all runs), `device` `auto`|`cpu`|`cuda`|`cuda:N`, `precision` `auto`|`fp32`|`bf16`|`fp16`
+//! (`auto`: bf16 on a CUDA device of compute capability ≥ 8.0, fp16 with dynamic loss scaling
+//! on an older one, fp32 on the CPU; weights and AdamW state stay f32 in every mode). The old
+//! `autocast` boolean is refused with a pointer to `precision` (it ran fp16 without loss
+//! scaling).
 //! Threads come from the node's `cpus` (whatever `-j` is); `device: auto` is resolved to `cpu`
-//! or `cuda:0` when the plan is made, and both are in the node's key.
+//! or `cuda:0` when the plan is made, `precision: auto` with it, and all three are in the
+//! node's key (with the GPU's name and compute capability on CUDA).
 //!
 //! # Outputs (in this order)
 //! * `model.safetensors` — final weights, f32, nanoGPT names; `__metadata__` holds
@@ -57,12 +62,10 @@
 
 use serde_json::Value;
 
-use super::util::{
-    ParamError, check_known, param_bool, param_f64, param_string, param_u64, param_usize,
-};
+use super::util::{ParamError, check_known, param_f64, param_string, param_u64, param_usize};
 use crate::kind::{OutputDecl, Params, StageContext, StageFailure, StageKind, StageOutcome};
 use crate::ml::config::{ConfigError, Innovations, ModelConfig, default_sparse_block};
-use crate::ml::train_config::TrainConfig;
+use crate::ml::train_config::{Precision, TrainConfig};
 
 pub struct Train;
 
@@ -105,7 +108,7 @@ const KNOWN: &[&str] = &[
     "data_seed",
     "eval_seed",
     "device",
-    "autocast",
+    "precision",
 ];
 
 fn config_err(e: ConfigError) -> ParamError {
@@ -117,6 +120,15 @@ fn config_err(e: ConfigError) -> ParamError {
 
 /// Build both configs from params, for a tokenizer with `vocab` tokens.
 pub fn configs(params: &Params, vocab: usize) -> Result<(ModelConfig, TrainConfig), ParamError> {
+    if params.contains_key("autocast") {
+        return Err((
+            "autocast".into(),
+            "`autocast` was replaced by `precision: fp32 | bf16 | fp16` (default auto: bf16 on \
+             a recent CUDA GPU, fp32 on the CPU); `autocast: true` ran fp16 without loss scaling. \
+             Remove it, or write `precision: bf16`"
+                .into(),
+        ));
+    }
     check_known(params, KNOWN, "train")?;
     if params.contains_key("innovations") && params.contains_key("variant") {
         return Err((
@@ -173,7 +185,8 @@ pub fn configs(params: &Params, vocab: usize) -> Result<(ModelConfig, TrainConfi
         data_seed: param_u64(params, "data_seed", seed)?,
         eval_seed: param_u64(params, "eval_seed", 0)?,
         device: param_string(params, "device", "auto")?,
-        autocast: param_bool(params, "autocast", false)?,
+        precision: Precision::parse(&param_string(params, "precision", "auto")?)
+            .map_err(config_err)?,
         threads: 0,
     };
     // Torch-free: whether CUDA is there is checked at run time, where the node runs.
@@ -205,5 +218,34 @@ impl StageKind for Train {
 
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure> {
         super::torch::run_with_torch("train", ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: serde_json::Value) -> Params {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// `autocast: true` used to run CUDA autocast at fp16 without loss scaling.
+    #[test]
+    fn autocast_param_is_refused_with_a_pointer_to_precision() {
+        let (param, why) = configs(&params(serde_json::json!({"autocast": true})), 65).unwrap_err();
+        assert_eq!(param, "autocast");
+        assert!(why.contains("precision: bf16"), "{why}");
+    }
+
+    #[test]
+    fn precision_defaults_to_auto_and_rejects_unknown_values() {
+        let (_, t) = configs(&params(serde_json::json!({})), 65).unwrap();
+        assert_eq!(t.precision, Precision::Auto);
+        let (_, t) = configs(&params(serde_json::json!({"precision": "fp16"})), 65).unwrap();
+        assert_eq!(t.precision, Precision::Fp16);
+        let (param, why) =
+            configs(&params(serde_json::json!({"precision": "fp8"})), 65).unwrap_err();
+        assert_eq!(param, "precision");
+        assert!(why.contains("auto, fp32, bf16, fp16"), "{why}");
     }
 }

@@ -7,7 +7,7 @@
 //! batches come from fixed streams of `eval_seed` ("eval-train", "eval-val"), the same for
 //! every variant and every seed, drawn once before training.
 
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use cegraph::ml::rng::SplitMix64;
 
@@ -53,9 +53,18 @@ pub fn make_batch(
         y.extend(tokens[o + 1..o + block + 1].iter().map(|&t| t as i64));
     }
     let shape = [offsets.len() as i64, block as i64];
-    let x = Tensor::from_slice(&x).view(shape).to_device(device);
-    let y = Tensor::from_slice(&y).view(shape).to_device(device);
-    (x, y)
+    let upload = |v: &[i64]| {
+        let t = Tensor::from_slice(v).view(shape);
+        if device.is_cuda() {
+            // Pinned memory and an asynchronous copy (as nanoGPT): a copy from pageable memory
+            // would make every step wait for the GPU to drain its queue.
+            t.pin_memory(device)
+                .to_device_(device, Kind::Int64, true, false)
+        } else {
+            t
+        }
+    };
+    (upload(&x), upload(&y))
 }
 
 #[cfg(test)]

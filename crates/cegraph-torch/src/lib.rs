@@ -7,6 +7,9 @@
 //! Without the `torch` feature (`cargo test --no-default-features`) this crate is empty.
 
 #[cfg(feature = "torch")]
+pub mod amp;
+pub mod amp_shim;
+#[cfg(feature = "torch")]
 pub mod checkpoint;
 #[cfg(feature = "torch")]
 pub mod data;
@@ -16,6 +19,8 @@ pub mod eval_node;
 pub mod info;
 #[cfg(feature = "torch")]
 pub mod model;
+#[cfg(feature = "torch")]
+pub mod optim;
 #[cfg(feature = "torch")]
 pub mod train;
 #[cfg(feature = "torch")]

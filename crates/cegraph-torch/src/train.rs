@@ -15,12 +15,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
+use crate::amp::{self, LossScaler, Precision};
 use crate::checkpoint;
 use crate::data::{Sampler, make_batch};
 use crate::model::{Gpt, NO_DECAY_GROUP};
+use crate::optim::FusedAdamW;
 use cegraph::ml::config::{ConfigError, ModelConfig};
 
 pub use cegraph::ml::train_config::TrainConfig;
@@ -157,17 +159,114 @@ fn check_tokens(
     Ok(())
 }
 
-/// Mean cross-entropy of `model` over the given batches (no dropout, no grad).
-pub fn evaluate(model: &Gpt, tokens: &[u32], batches: &[Vec<usize>], autocast: bool) -> f64 {
+/// Mean cross-entropy of `model` over the given batches (no dropout, no grad), with the
+/// forward pass in `precision` (the loss itself is always f32). One host read at the end.
+pub fn evaluate(model: &Gpt, tokens: &[u32], batches: &[Vec<usize>], precision: Precision) -> f64 {
     let _guard = tch::no_grad_guard();
     let block = model.cfg.block_size;
-    let mut sum = 0.0;
+    let device = model.device();
+    let mut sum = Tensor::zeros([], (Kind::Double, device));
     for offs in batches {
-        let (x, y) = make_batch(tokens, offs, block, model.device());
-        let (ce, _) = tch::autocast(autocast, || model.loss(&x, &y, false));
-        sum += ce.double_value(&[]);
+        let (x, y) = make_batch(tokens, offs, block, device);
+        let (ce, _) = amp::autocast(device, precision, || model.loss(&x, &y, false));
+        sum += ce.to_kind(Kind::Double);
     }
-    sum / batches.len() as f64
+    sum.double_value(&[]) / batches.len() as f64
+}
+
+/// The precision a run uses: the resolved one the engine passes, else (a direct call with
+/// `auto`) bf16 on CUDA and fp32 on the CPU.
+pub fn resolve_precision(asked: Precision, device: Device) -> Precision {
+    let name = if device.is_cuda() { "cuda:0" } else { "cpu" };
+    asked.resolve(name, None)
+}
+
+/// One optimiser step's machinery: fused AdamW, fp16's loss scaler, the forward precision,
+/// and a device-side record of the first micro-batch whose loss was not finite — so a step
+/// never waits for the host; the record is read at evaluation points.
+pub struct Stepper {
+    pub opt: FusedAdamW,
+    pub scaler: Option<LossScaler>,
+    pub precision: Precision,
+    pub device: Device,
+    grad_clip: f64,
+    grad_accum: usize,
+    /// `step × grad_accum + micro` of the first non-finite loss, -1 while none.
+    first_bad: Tensor,
+    /// That loss (inf or NaN).
+    bad_loss: Tensor,
+}
+
+impl Stepper {
+    /// Weight decay on group 0 (matrices, embeddings), none on [`NO_DECAY_GROUP`] (norm gains).
+    pub fn new(vs: &nn::VarStore, tcfg: &TrainConfig, precision: Precision) -> Stepper {
+        let wd = tcfg.weight_decay;
+        let opt = FusedAdamW::new(vs, tcfg.beta1, tcfg.beta2, 1e-8, |group| {
+            if group == NO_DECAY_GROUP { 0.0 } else { wd }
+        });
+        let device = vs.device();
+        Stepper {
+            opt,
+            scaler: (precision == Precision::Fp16).then(|| LossScaler::new(device)),
+            precision,
+            device,
+            grad_clip: tcfg.grad_clip,
+            grad_accum: tcfg.grad_accum,
+            first_bad: Tensor::full([], -1, (Kind::Int64, device)),
+            bad_loss: Tensor::zeros([], (Kind::Double, device)),
+        }
+    }
+
+    /// Forward and backward of micro-batch `micro` of step `step` (0-based), gradients
+    /// accumulated (divided by `grad_accum`, scaled in fp16).
+    pub fn accumulate(&mut self, model: &Gpt, x: &Tensor, y: &Tensor, step: usize, micro: usize) {
+        let (_ce, total) = amp::autocast(self.device, self.precision, || model.loss(x, y, true));
+        tch::no_grad(|| {
+            let bad = total
+                .isfinite()
+                .logical_not()
+                .logical_and(&self.first_bad.lt(0));
+            let index = (step * self.grad_accum + micro) as i64;
+            let _ = self.first_bad.masked_fill_(&bad, index);
+            self.bad_loss = total
+                .detach()
+                .to_kind(Kind::Double)
+                .where_self(&bad, &self.bad_loss);
+        });
+        let loss = total / self.grad_accum as f64;
+        match &self.scaler {
+            Some(s) => s.scale_loss(&loss).backward(),
+            None => loss.backward(),
+        }
+    }
+
+    /// Unscale (fp16), clip, step at `lr` (skipped on the device after an fp16 overflow),
+    /// update the scale, drop the gradients.
+    pub fn finish(&mut self, lr: f64) -> Result<(), TrainError> {
+        let found_inf = match &self.scaler {
+            Some(s) => Some(s.unscale(&self.opt.grads().iter().collect::<Vec<_>>())?),
+            None => None,
+        };
+        if self.grad_clip > 0.0 {
+            self.opt.clip_grad_norm(self.grad_clip);
+        }
+        self.opt.step(lr, found_inf.as_ref())?;
+        if let (Some(s), Some(inf)) = (&mut self.scaler, &found_inf) {
+            s.update(inf);
+        }
+        self.opt.zero_grad()?;
+        Ok(())
+    }
+
+    /// The first non-finite loss so far, as [`TrainError::NonFinite`] (a host read).
+    pub fn first_non_finite(&self) -> Option<TrainError> {
+        let i = self.first_bad.int64_value(&[]);
+        (i >= 0).then(|| TrainError::NonFinite {
+            step: i as usize / self.grad_accum + 1,
+            micro: i as usize % self.grad_accum,
+            loss: self.bad_loss.double_value(&[]),
+        })
+    }
 }
 
 /// The weights by name, for the checkpoint.
@@ -195,23 +294,13 @@ pub fn train(
         tch::set_num_threads(tcfg.threads as i32);
     }
     let device = parse_device(&tcfg.device)?;
-    let autocast = tcfg.autocast && device.is_cuda();
+    let precision = resolve_precision(tcfg.precision, device);
     tch::manual_seed(tcfg.seed as i64);
     let vs = nn::VarStore::new(device);
     let model = Gpt::new(&vs.root(), mcfg);
     let counts = mcfg.param_counts();
     let fpt = mcfg.flops_per_token();
-    let mut opt = nn::AdamW {
-        beta1: tcfg.beta1,
-        beta2: tcfg.beta2,
-        wd: tcfg.weight_decay,
-        eps: 1e-8,
-        amsgrad: false,
-    }
-    .build(&vs, tcfg.lr)?;
-    // Group 0 (matrices, embeddings) decays; group NO_DECAY_GROUP (norm gains) does not.
-    opt.set_weight_decay_group(0, tcfg.weight_decay);
-    opt.set_weight_decay_group(NO_DECAY_GROUP, 0.0);
+    let mut stepper = Stepper::new(&vs, tcfg, precision);
 
     let tokens_per_step = (tcfg.batch_size * tcfg.grad_accum * block) as u64;
     let mut sampler = Sampler::new(
@@ -230,19 +319,20 @@ pub fn train(
 
     let _ = writeln!(
         log,
-        "model {}: {} params ({} non-embedding, {} active), {:.3e} FLOPs/token, device {}, {} threads",
+        "model {}: {} params ({} non-embedding, {} active), {:.3e} FLOPs/token, device {}, {}, {} threads",
         mcfg.innovations.label(),
         counts.total,
         counts.non_embedding,
         counts.active_non_embedding,
         fpt.total as f64,
         device_name(device),
+        precision.as_str(),
         tch::get_num_threads()
     );
     let mut points = Vec::new();
     let eval_point = |step: usize, lr: f64, log: &mut dyn Write| {
-        let train_loss = evaluate(&model, train_tokens, &eval_train, autocast);
-        let val_loss = evaluate(&model, val_tokens, &eval_val, autocast);
+        let train_loss = evaluate(&model, train_tokens, &eval_train, precision);
+        let val_loss = evaluate(&model, val_tokens, &eval_val, precision);
         let tokens = step as u64 * tokens_per_step;
         let _ = writeln!(
             log,
@@ -265,32 +355,21 @@ pub fn train(
     for it in 0..tcfg.max_iters {
         let t0 = Instant::now();
         let lr = tcfg.lr_at(it);
-        opt.set_lr(lr);
         for micro in 0..tcfg.grad_accum {
             let offsets = sampler.next_offsets();
             for &o in &offsets {
                 order.update(&(o as u64).to_le_bytes());
             }
             let (x, y) = make_batch(train_tokens, &offsets, block, device);
-            let (_ce, total) = tch::autocast(autocast, || model.loss(&x, &y, true));
-            let loss = total.double_value(&[]);
-            if !loss.is_finite() {
-                return Err(TrainError::NonFinite {
-                    step: it + 1,
-                    micro,
-                    loss,
-                });
-            }
-            (total / tcfg.grad_accum as f64).backward();
+            stepper.accumulate(&model, &x, &y, it, micro);
         }
-        if tcfg.grad_clip > 0.0 {
-            opt.clip_grad_norm(tcfg.grad_clip);
-        }
-        opt.step();
-        opt.zero_grad();
+        stepper.finish(lr)?;
         train_s += t0.elapsed().as_secs_f64();
         let step = it + 1;
         if step % tcfg.eval_every == 0 || step == tcfg.max_iters {
+            if let Some(e) = stepper.first_non_finite() {
+                return Err(e);
+            }
             let p = eval_point(step, lr, log);
             if !(p.train_loss.is_finite() && p.val_loss.is_finite()) {
                 return Err(TrainError::NonFinite {

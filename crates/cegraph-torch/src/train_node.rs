@@ -9,7 +9,7 @@ use cegraph::ml::tokenizer::read_tokens;
 use cegraph::stages::train::*;
 use cegraph::stages::util::*;
 
-use crate::train::{TrainError, train};
+use crate::train::{TrainError, parse_device, resolve_precision, train};
 
 pub fn run_train(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure> {
     let (input, meta) = token_input(
@@ -18,6 +18,9 @@ pub fn run_train(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailur
     )?;
     let (mcfg, mut tcfg) = configs(ctx.params, meta.vocab_size).map_err(fail)?;
     tcfg.threads = ctx.threads;
+    // The engine passes `precision` resolved at plan time; a direct call may leave `auto`.
+    let device = parse_device(&tcfg.device).map_err(|e| StageFailure::new(e.to_string()))?;
+    tcfg.precision = resolve_precision(tcfg.precision, device);
     let load = |name: &str| -> Result<Vec<u32>, StageFailure> {
         let p = sibling(input, name)
             .ok_or_else(|| StageFailure::new(format!("upstream `{}` has no {name}", input.node)))?;

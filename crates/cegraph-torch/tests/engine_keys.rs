@@ -139,3 +139,33 @@ fn workspace_path_does_not_change_output_hashes() {
         assert!(here.contains(node), "{here}");
     }
 }
+
+/// `precision: auto` is resolved with the device when the plan is made (fp32 on the CPU) and
+/// the worker trains with exactly that: the same weights as an explicit `fp32`, and bf16's
+/// differ (so the precision a node used is the one its key names).
+#[test]
+fn precision_auto_is_resolved_at_plan_time_and_reaches_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = TRAIN_PIPELINE
+        .replace(
+            "matrix: {variant: [baseline, rope], seed: [1]}",
+            "matrix: {variant: [baseline], seed: [1], precision: [auto, fp32, bf16]}",
+        )
+        .replace(
+            "device: auto",
+            "device: cpu\n      precision: \"${precision}\"",
+        );
+    run_in(dir.path(), &yaml, 1);
+    let out = |p: &str| {
+        dir.path()
+            .join(format!("out/train/variant=baseline,seed=1,precision={p}"))
+    };
+    let record = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out(p).join("record.json")).unwrap()).unwrap()
+    };
+    let weights = |p: &str| blake3::hash(&std::fs::read(out(p).join("model.safetensors")).unwrap());
+    assert_eq!(record("auto")["train"]["precision"], "fp32");
+    assert_eq!(record("bf16")["train"]["precision"], "bf16");
+    assert_eq!(weights("auto"), weights("fp32"));
+    assert_ne!(weights("bf16"), weights("fp32"));
+}

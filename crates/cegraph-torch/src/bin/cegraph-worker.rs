@@ -4,9 +4,13 @@
 //!
 //! The scheduler starts it as `cegraph-worker exec-node --job FILE`; `cegraph doctor` asks it
 //! `cegraph-worker doctor`; the libtorch version in the libtorch kinds' keys comes from
-//! `cegraph-worker identity`.
+//! `cegraph-worker identity`; `cegraph-worker bench-train` is the training-speed benchmark
+//! (scripts/bench-train.sh, scripts/gpu-check.sh).
 
 use std::path::PathBuf;
+
+#[path = "worker/bench.rs"]
+mod bench;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,6 +31,10 @@ fn main() -> ExitCode {
             println!("{}", cegraph_torch::info::torch_identity());
             ExitCode::SUCCESS
         }
+        ["bench-train"] => {
+            bench::run();
+            ExitCode::SUCCESS
+        }
         ["doctor"] => {
             let info = cegraph_torch::info::torch_info();
             println!(
@@ -37,7 +45,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cegraph-worker exec-node --job FILE | cegraph-worker doctor | cegraph-worker identity (started by cegraph)"
+                "usage: cegraph-worker exec-node --job FILE | cegraph-worker doctor | cegraph-worker identity | cegraph-worker bench-train (started by cegraph and the bench scripts)"
             );
             ExitCode::from(2)
         }

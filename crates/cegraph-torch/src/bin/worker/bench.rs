@@ -1,19 +1,23 @@
-//! Training-speed benchmark (not a timed test: `#[ignore]`d). Run through
-//! `scripts/bench-train.sh`, which alternates it with the PyTorch eager script
-//! `scripts/bench_train.py` on the same config and prints the ratio and utilisation.
+//! `cegraph-worker bench-train`: the training-speed benchmark, in the worker binary so that
+//! scripts/bench-train.sh and scripts/gpu-check.sh need no Rust toolchain on the machine
+//! that runs them (only prebuilt binaries).
 //!
 //! Config from the environment: BENCH_LAYERS (4), BENCH_EMBD (128), BENCH_HEADS (4),
 //! BENCH_BLOCK (128), BENCH_BATCH (16), BENCH_VOCAB (65), BENCH_STEPS (30), BENCH_WARMUP (5),
-//! BENCH_THREADS (1), BENCH_INNOVATIONS ("baseline"). Prints one line:
-//! `cegraph tokens_per_s=… step_ms=… flops_per_token=…`.
-#![cfg(feature = "torch")]
+//! BENCH_THREADS (1), BENCH_INNOVATIONS ("baseline"), BENCH_PRECISION (fp32|bf16|fp16;
+//! default: bf16 on CUDA, fp32 on the CPU), BENCH_DEVICE (auto|cpu|cuda). It times the
+//! trainer's own step ([`cegraph_torch::train::Stepper`]: fused AdamW, clipping, loss scaling,
+//! no host read per step) and reads the loss once, after the timed steps. Prints
+//! `cegraph tokens_per_s=… step_ms=… flops_per_token=… loss=…`.
 
 use std::time::Instant;
 
 use cegraph::ml::config::{Innovations, ModelConfig, default_sparse_block};
+use cegraph::ml::train_config::{Precision, TrainConfig};
 use cegraph_torch::data::{Sampler, make_batch};
-use cegraph_torch::model::{Gpt, NO_DECAY_GROUP};
-use tch::nn::{self, OptimizerConfig};
+use cegraph_torch::model::Gpt;
+use cegraph_torch::train::{Stepper, parse_device, resolve_precision};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 fn env(name: &str, default: usize) -> usize {
@@ -23,9 +27,8 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-#[test]
-#[ignore = "benchmark: run with scripts/bench-train.sh"]
-fn bench_train_step() {
+/// Time the trainer's step at the configuration in the environment; prints one line.
+pub fn run() {
     let l = env("BENCH_LAYERS", 4);
     let d = env("BENCH_EMBD", 128);
     let h = env("BENCH_HEADS", 4);
@@ -42,20 +45,16 @@ fn bench_train_step() {
     cfg.n_kv_head = cfg.default_kv_heads();
     cfg.sparse_block = default_sparse_block(t);
     cfg.validate().unwrap();
-    let device = Device::cuda_if_available();
+    let device = parse_device(&std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "auto".into()))
+        .expect("BENCH_DEVICE: auto, cpu, cuda or cuda:N");
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let model = Gpt::new(&vs.root(), &cfg);
-    let mut opt = nn::AdamW {
-        beta1: 0.9,
-        beta2: 0.95,
-        wd: 0.1,
-        eps: 1e-8,
-        amsgrad: false,
-    }
-    .build(&vs, 1e-3)
-    .unwrap();
-    opt.set_weight_decay_group(NO_DECAY_GROUP, 0.0);
+    let asked = std::env::var("BENCH_PRECISION").unwrap_or_else(|_| "auto".into());
+    let precision = resolve_precision(Precision::parse(&asked).unwrap(), device);
+    let mut tcfg = TrainConfig::tiny();
+    (tcfg.batch_size, tcfg.grad_clip, tcfg.weight_decay) = (b, 1.0, 0.1);
+    let mut stepper = Stepper::new(&vs, &tcfg, precision);
     tch::manual_seed(1);
     let data: Vec<u32> = Vec::<i64>::try_from(Tensor::randint(
         v as i64,
@@ -67,28 +66,35 @@ fn bench_train_step() {
     .map(|x| x as u32)
     .collect();
     let mut sampler = Sampler::new(0, "bench", b, t, data.len());
+    let mut it = 0;
     let mut step = |n: usize| {
         for _ in 0..n {
             let (x, y) = make_batch(&data, &sampler.next_offsets(), t, device);
-            let (_ce, loss) = model.loss(&x, &y, true);
-            loss.backward();
-            opt.clip_grad_norm(1.0);
-            opt.step();
-            opt.zero_grad();
-            // The training loop reads the loss every step (NaN check): so does the bench.
-            assert!(loss.double_value(&[]).is_finite());
+            stepper.accumulate(&model, &x, &y, it, 0);
+            stepper.finish(1e-3).unwrap();
+            it += 1;
         }
     };
     step(warm);
     let t0 = Instant::now();
     step(steps);
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
     let secs = t0.elapsed().as_secs_f64();
+    let loss = {
+        let (x, y) = make_batch(&data, &sampler.next_offsets(), t, device);
+        let _g = tch::no_grad_guard();
+        model.loss(&x, &y, false).0.double_value(&[])
+    };
+    assert!(loss.is_finite() && stepper.first_non_finite().is_none());
     let tps = (steps * b * t) as f64 / secs;
     println!(
-        "cegraph tokens_per_s={tps:.1} step_ms={:.2} flops_per_token={} params={} threads={}",
+        "cegraph tokens_per_s={tps:.1} step_ms={:.2} flops_per_token={} params={} threads={} precision={} loss={loss:.4}",
         secs * 1e3 / steps as f64,
         cfg.flops_per_token().total,
         cfg.param_counts().total,
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        precision.as_str()
     );
 }

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The GPU path in one command (about 8 minutes on one NVIDIA GPU): needs only this repository,
+# prebuilt `cegraph` and `cegraph-worker` binaries and a Python with PyTorch 2.11 (CUDA); no
+# Rust toolchain, no network.
+#
+#   scripts/gpu-check.sh          on a machine with a CUDA GPU
+#   scripts/gpu-check.sh --cpu    dry run of every step on the CPU (no CUDA needed)
+#
+# Shipping the binaries: build them where Rust is (`source scripts/env.sh && cargo build
+# --release -p cegraph --bin cegraph && cargo build --release -p cegraph-torch --bin
+# cegraph-worker`, against PyTorch 2.11's libtorch with CUDA kernels so the worker links
+# libtorch_cuda), `strip` both, copy them into one directory and pass it as CEGRAPH_BIN_DIR.
+# Stripped *debug* builds measure 32.1 MiB (cegraph) + 14.9 MiB (cegraph-worker), the
+# repository 1.5 MB (`git archive`): under 64 MiB even without a release build.
+#
+# 1. libtorch: the repo's venv when present (scripts/torch-env.sh), else the local PyTorch
+#    (`python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'`), put on
+#    LD_LIBRARY_PATH; it must be 2.11 (what tch 0.24 was built against).
+# 2. binaries: $CEGRAPH_BIN_DIR, else target/release, else target/debug.
+# 3. `cegraph doctor` must say CUDA is usable (--cpu: that libtorch loads); the GPU's name and
+#    compute capability come from nvidia-smi.
+# 4. pipelines/smoke.yaml with `device: cuda` (--cpu: as written) in a scratch workspace,
+#    timed, then `cegraph verify`.
+# 5. Precision: one train node per precision (fp32, bf16, fp16) on the smoke corpus; bf16 and
+#    fp16 must end within PRECISION_TOL (0.1 nats) of fp32's validation loss.
+# 6. Throughput (scripts/bench-train.sh): cegraph's trainer vs PyTorch eager and torch.compile
+#    on the same model in bf16, alternating; tokens/s, ratios, and MFU against the bf16
+#    matmul peak measured here. GPU: the paper's compact configuration (6 layers, 6 heads,
+#    width 384, context 512, batch 64, GPT-2 vocab padded to 50304), baseline, flash and
+#    combined; --cpu: a tiny size.
+#
+#   PYTHON=python with torch 2.11   CEGRAPH_BIN_DIR=dir   ROUNDS (2)   MODES ("eager compile")
+#   VARIANTS ("baseline flash combined")   KEEP=1 keeps the scratch workspace
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+device=cuda
+[ "${1:-}" = --cpu ] && device=cpu
+t0=$(date +%s)
+step() { echo; echo "== $* [$(( $(date +%s) - t0 )) s]"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+step "1. libtorch"
+venv="${CEGRAPH_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cegraph/torch-2.11.0}"
+if [ -n "${PYTHON:-}" ]; then py="$PYTHON"
+elif [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then py="$venv/bin/python"
+else py=python3; fi
+torch_dir=$("$py" -c 'import torch, os; print(os.path.dirname(torch.__file__))') \
+  || fail "$py cannot import torch: set PYTHON to a python3 with PyTorch 2.11"
+version=$("$py" -c 'import torch; print(torch.__version__)')
+case "$version" in 2.11.*) ;; *) fail "the binaries need libtorch 2.11 (tch 0.24); $py has torch $version" ;; esac
+export LD_LIBRARY_PATH="$torch_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHON="$py"
+echo "torch $version from $torch_dir ($py)"
+
+step "2. binaries"
+bin="${CEGRAPH_BIN_DIR:-}"
+if [ -z "$bin" ]; then
+  for d in "$repo/target/release" "$repo/target/debug"; do
+    [ -x "$d/cegraph" ] && [ -x "$d/cegraph-worker" ] && bin="$d" && break
+  done
+fi
+[ -n "$bin" ] && [ -x "$bin/cegraph" ] && [ -x "$bin/cegraph-worker" ] \
+  || fail "no cegraph + cegraph-worker binaries: set CEGRAPH_BIN_DIR (build them with ./scripts/main.sh)"
+bin="$(cd "$bin" && pwd)"
+export CEGRAPH_BIN_DIR="$bin"
+ls -l "$bin/cegraph" "$bin/cegraph-worker" | awk '{printf "%s %.1f MiB\n", $NF, $5/1048576}'
+
+step "3. doctor"
+doctor="$("$bin/cegraph" doctor 2>&1 || true)"
+echo "$doctor"
+echo "$doctor" | grep -q '^libtorch  2\.11' || fail "cegraph doctor: the worker did not load libtorch 2.11"
+if [ "$device" = cuda ]; then
+  echo "$doctor" | grep -q '^cuda      usable' || fail "cegraph doctor: CUDA is not usable"
+  gpu=$(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader -i 0) || fail "nvidia-smi failed"
+  echo "gpu       $gpu"
+else
+  echo "SKIPPED: CUDA checks (--cpu dry run)"
+fi
+
+ws="$(mktemp -d "${TMPDIR:-/tmp}/cegraph-gpu-check.XXXXXX")"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$ws"' EXIT
+touch "$ws/cegraph.toml"
+sed "s/^\( *\)device: cpu$/\1device: $device/" "$repo/pipelines/smoke.yaml" > "$ws/smoke.yaml"
+grep -q "device: $device" "$ws/smoke.yaml" || fail "could not set device: $device in smoke.yaml"
+
+step "4. smoke pipeline, device $device"
+s0=$(date +%s.%N)
+(cd "$ws" && "$bin/cegraph" run smoke.yaml) > "$ws/smoke.log" 2>&1 || { tail -30 "$ws/smoke.log"; fail "smoke run"; }
+s1=$(date +%s.%N)
+(cd "$ws" && "$bin/cegraph" verify smoke.yaml) >> "$ws/smoke.log" 2>&1 || { tail -30 "$ws/smoke.log"; fail "smoke verify"; }
+tail -3 "$ws/smoke.log"
+awk -v a="$s0" -v b="$s1" 'BEGIN { printf "smoke: %.1f s (run), verified\n", b - a }'
+
+step "5. precision: fp32 vs bf16 vs fp16 on $device"
+# The CPU has no fast fp16 matmul (libtorch emulates it): a smaller model in the dry run.
+if [ "$device" = cuda ]; then width=128 iters=200; else width=64 iters=100; fi
+cat > "$ws/precision.yaml" <<YAML
+name: precision
+stages:
+  corpus:
+    kind: source
+    params: {builtin: grammar, size: 200000, seed: 0}
+  tokens:
+    kind: tokenize
+    deps: [corpus]
+    params: {tokenizer: char}
+  train:
+    kind: train
+    deps: [tokens]
+    matrix: {precision: [fp32, bf16, fp16]}
+    params:
+      innovations: combined
+      precision: "\${precision}"
+      n_layer: 2
+      n_head: 4
+      n_embd: $width
+      block_size: 64
+      batch_size: 16
+      max_iters: $iters
+      lr: 0.003
+      eval_every: 25
+      eval_iters: 8
+      device: $device
+YAML
+(cd "$ws" && "$bin/cegraph" run precision.yaml) > "$ws/precision.log" 2>&1 || { tail -30 "$ws/precision.log"; fail "precision run"; }
+"$py" - "$ws" "${PRECISION_TOL:-0.1}" <<'PY' || fail "mixed precision does not track fp32"
+import json, sys, pathlib
+ws, tol = pathlib.Path(sys.argv[1]), float(sys.argv[2])
+rec = {p: json.loads((ws / f"out/train/precision={p}/record.json").read_text()) for p in ("fp32", "bf16", "fp16")}
+ref = rec["fp32"]["final"]["val_loss"]
+ok = True
+for p, r in rec.items():
+    v = r["final"]["val_loss"]
+    good = abs(v - ref) <= tol and r["train"]["precision"] == p
+    ok &= good
+    print(f"{p}: val_loss {v:.4f} at step {r['final']['step']} (fp32 {ref:.4f}, |diff| {abs(v - ref):.4f} <= {tol}: {good}), device {r['device']}")
+sys.exit(0 if ok else 1)
+PY
+
+step "6. throughput (bf16)"
+if [ "$device" = cuda ]; then
+  export SIZES=6x384 BENCH_HEADS_FIXED=6 BENCH_BLOCK=512 BENCH_BATCH=64 BENCH_VOCAB=50304
+  export BENCH_STEPS="${BENCH_STEPS:-50}" BENCH_WARMUP="${BENCH_WARMUP:-10}" BENCH_THREADS="${BENCH_THREADS:-4}"
+else
+  export SIZES=2x64 BENCH_HEADS_FIXED=2 BENCH_BLOCK=64 BENCH_BATCH=4 BENCH_VOCAB=256
+  export BENCH_STEPS="${BENCH_STEPS:-10}" BENCH_WARMUP="${BENCH_WARMUP:-2}" BENCH_THREADS="${BENCH_THREADS:-1}"
+fi
+export BENCH_PRECISION=bf16 BENCH_DEVICE="$device" ROUNDS="${ROUNDS:-2}" MODES="${MODES:-eager compile}"
+for variant in ${VARIANTS:-baseline flash combined}; do
+  BENCH_INNOVATIONS="$variant" bash "$repo/scripts/bench-train.sh" || fail "throughput, $variant"
+done
+
+step "done: every check passed on $device"
