@@ -9,12 +9,17 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::exec::{Observer, Outcome};
+use crate::exec::{Observer, Outcome, PROGRESS_PREFIX};
 
 /// How many lines of a failed node's log are shown inline.
 pub const FAILURE_TAIL_LINES: usize = 20;
 
-type Running = Arc<Mutex<Vec<(String, Instant)>>>;
+/// A running node: its name, when it started, and the status its last `::progress` line gave.
+type Running = Arc<Mutex<Vec<(String, Instant, String)>>>;
+
+/// Without `-v` only progress lines are looked for: a node that prints a long line without a
+/// newline keeps at most this much of it.
+const MAX_PARTIAL: usize = 64 * 1024;
 
 pub struct Progress {
     pub bar: ProgressBar,
@@ -40,8 +45,11 @@ impl Progress {
             "running",
             move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
                 let now = Instant::now();
-                for (node, since) in shown.lock().unwrap().iter().take(jobs.max(1)) {
+                for (node, since, status) in shown.lock().unwrap().iter().take(jobs.max(1)) {
                     let _ = write!(w, "\n  {node} ({})", elapsed(now - *since));
+                    if !status.is_empty() {
+                        let _ = write!(w, " {status}");
+                    }
                 }
             },
         );
@@ -90,7 +98,8 @@ impl Progress {
         }
     }
 
-    /// `-v`: print the complete lines of a node's output, prefixed by its name.
+    /// The complete lines of a node's output: a progress line sets its status; with `-v` the
+    /// others are printed, prefixed by the node's name.
     fn flush_lines(&self, node: &str, all: bool) {
         let mut partial = self.partial.lock().unwrap();
         let Some(buf) = partial.get_mut(node) else {
@@ -101,13 +110,34 @@ impl Progress {
         } else {
             match buf.iter().rposition(|&b| b == b'\n') {
                 Some(i) => i + 1,
-                None => return,
+                None => {
+                    if !self.verbose && buf.len() > MAX_PARTIAL {
+                        buf.clear();
+                    }
+                    return;
+                }
             }
         };
         let chunk: Vec<u8> = buf.drain(..end).collect();
         drop(partial);
         for line in String::from_utf8_lossy(&chunk).lines() {
-            self.say(&format!("{node} | {}", strip_controls(line)));
+            if let Some(status) = line.strip_prefix(PROGRESS_PREFIX) {
+                self.set_status(node, strip_controls(status.trim()));
+            } else if self.verbose {
+                self.say(&format!("{node} | {}", strip_controls(line)));
+            }
+        }
+    }
+
+    fn set_status(&self, node: &str, status: String) {
+        if let Some(entry) = self
+            .running
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|e| e.0 == node)
+        {
+            entry.2 = status;
         }
     }
 }
@@ -121,14 +151,11 @@ impl Observer for Progress {
         self.running
             .lock()
             .unwrap()
-            .push((node.to_string(), Instant::now()));
+            .push((node.to_string(), Instant::now(), String::new()));
         self.bar.tick();
     }
 
     fn output(&self, node: &str, bytes: &[u8]) {
-        if !self.verbose {
-            return;
-        }
         self.partial
             .lock()
             .unwrap()
@@ -139,10 +166,9 @@ impl Observer for Progress {
     }
 
     fn finished(&self, node: &str, outcome: &Outcome) {
-        self.running.lock().unwrap().retain(|(n, _)| n != node);
-        if self.verbose {
-            self.flush_lines(node, true);
-        }
+        self.flush_lines(node, true);
+        self.running.lock().unwrap().retain(|(n, ..)| n != node);
+        self.partial.lock().unwrap().remove(node);
         self.bar.inc(1);
         let line = match outcome {
             Outcome::Ran { seconds } => format!("ran       {node} ({seconds:.2}s)"),
@@ -203,4 +229,41 @@ fn strip_controls(line: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(p: &Progress, node: &str) -> Option<String> {
+        let running = p.running.lock().unwrap();
+        running.iter().find(|e| e.0 == node).map(|e| e.2.clone())
+    }
+
+    #[test]
+    fn progress_lines_set_the_running_nodes_status() {
+        let p = Progress::new(2, 2, true, false);
+        p.started("train");
+        p.started("other");
+        p.output("train", b"model baseline: 1 params\n::progress step 250/2");
+        assert_eq!(
+            status_of(&p, "train").as_deref(),
+            Some(""),
+            "a line counts once it ends"
+        );
+        p.output("train", b"000 val 1.9348\nstep 250 ...\n");
+        assert_eq!(
+            status_of(&p, "train").as_deref(),
+            Some("step 250/2000 val 1.9348")
+        );
+        p.output("train", b"::progress \x1b[1mstep 500/2000 val 1.8\x1b[0m\n");
+        assert_eq!(
+            status_of(&p, "train").as_deref(),
+            Some("step 500/2000 val 1.8"),
+            "escape codes never reach the display"
+        );
+        assert_eq!(status_of(&p, "other").as_deref(), Some(""));
+        p.finished("train", &Outcome::Ran { seconds: 1.0 });
+        assert_eq!(status_of(&p, "train"), None);
+    }
 }

@@ -212,6 +212,17 @@ pub fn execute(store: &Store, id: &Hash, exe: &Path) -> i32 {
         Ok(o) => o,
         Err(message) => JobOutcome::Failed { message, log: None },
     };
+    // Stopped from outside (scancel, a time limit, pre-emption): Slurm's own state says which,
+    // so the job leaves no result of its own that would call it a failure of the node.
+    let stopped = super::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+        || matches!(&outcome, JobOutcome::Failed { message, .. } if message == super::job::TERMINATED);
+    if stopped {
+        eprintln!(
+            "cegraph exec-node: {}: stopped by a signal (cancelled, timed out or pre-empted)",
+            job.node
+        );
+        return 143;
+    }
     let failed = matches!(outcome, JobOutcome::Failed { .. });
     if let JobOutcome::Failed { message, log } = &outcome {
         eprintln!("cegraph exec-node: {}: {message}", job.node);

@@ -311,11 +311,16 @@ fn run_kind(
     Ok(outcome.metrics)
 }
 
+/// How a command killed by SIGTERM is described: stopped from outside (an interrupt, a
+/// cancelled or timed-out Slurm job), not failing on its own.
+pub const TERMINATED: &str = "killed by signal 15";
+
 fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exited with status {c}"),
         (None, Some(9)) => "killed (signal 9; out of memory?)".into(),
+        (None, Some(15)) => TERMINATED.into(),
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "failed".into(),
     }

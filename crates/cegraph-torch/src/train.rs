@@ -338,6 +338,13 @@ pub fn train(
             log,
             "step {step:>6}  train {train_loss:.4}  val {val_loss:.4}  lr {lr:.3e}  tokens {tokens}"
         );
+        // The progress display shows the latest of these beside the running node.
+        let _ = writeln!(
+            log,
+            "{}step {step}/{} val {val_loss:.4}",
+            cegraph::exec::PROGRESS_PREFIX,
+            tcfg.max_iters
+        );
         let _ = log.flush();
         EvalPoint {
             step,

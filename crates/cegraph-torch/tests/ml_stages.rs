@@ -43,6 +43,16 @@ fn every_variant_learns_and_all_see_the_same_data_order() {
             &format!("t-{v}"),
         );
         r.unwrap_or_else(|e| panic!("{v}: {e}\n{log}"));
+        // One progress line per evaluation, for the progress display.
+        let progress: Vec<&str> = log
+            .lines()
+            .filter(|l| l.starts_with("::progress "))
+            .collect();
+        assert_eq!(progress.len(), 2, "{v}: {log}");
+        assert!(
+            progress[1].starts_with("::progress step 10/10 val "),
+            "{v}: {log}"
+        );
         let c = read_json(&o[2]);
         let pts = c["points"].as_array().unwrap();
         let (l0, l1) = (
