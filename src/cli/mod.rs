@@ -97,6 +97,8 @@ impl PipelineArgs {
     }
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run what is stale (in parallel, or as Slurm jobs), restore what the cache has, update
