@@ -18,6 +18,12 @@ pub mod fingerprints {
     include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 }
 
+/// A line a node prints to its output that starts with this sets the node's status in the
+/// progress display (`::progress step 250/2000 val 1.93`): the `train` kind prints one at every
+/// evaluation, and a `cmd` stage may print its own. Here, in the kinds' interface, so a kind
+/// that prints it reaches no engine code (and its fingerprint covers none).
+pub const PROGRESS_PREFIX: &str = "::progress ";
+
 /// A stage's resolved `params` (after `${...}` interpolation), keys sorted.
 pub type Params = BTreeMap<String, Value>;
 

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::exec::{Observer, Outcome, PROGRESS_PREFIX};
+use crate::exec::{Observer, Outcome};
+use crate::kind::PROGRESS_PREFIX;
 
 /// How many lines of a failed node's log are shown inline.
 pub const FAILURE_TAIL_LINES: usize = 20;

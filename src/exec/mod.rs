@@ -91,11 +91,6 @@ pub enum Outcome {
     },
 }
 
-/// A line a node prints to its output that starts with this sets the node's status in the
-/// progress display (`::progress step 250/2000 val 1.93`): the `train` kind prints one at every
-/// evaluation, and a `cmd` stage may print its own.
-pub const PROGRESS_PREFIX: &str = "::progress ";
-
 /// Events for a progress display.
 pub trait Observer: Sync {
     fn started(&self, _node: &str) {}

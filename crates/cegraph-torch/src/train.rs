@@ -342,7 +342,7 @@ pub fn train(
         let _ = writeln!(
             log,
             "{}step {step}/{} val {val_loss:.4}",
-            cegraph::exec::PROGRESS_PREFIX,
+            cegraph::kind::PROGRESS_PREFIX,
             tcfg.max_iters
         );
         let _ = log.flush();
