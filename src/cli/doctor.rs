@@ -49,6 +49,12 @@ pub fn run() -> Result<ExitCode> {
         field("cuda_devices"),
         field("cudnn_available")
     );
+    // The GPUs as the keys name them (`gpu` in a node's runtime): name and compute capability.
+    for i in 0..info["cuda_devices"].as_u64().unwrap_or(0) {
+        if let Some(gpu) = crate::exec::platform::gpu_info(&format!("cuda:{i}")) {
+            println!("gpu {i}     {}", gpu.label());
+        }
+    }
     if let Some(hint) = info.get("hint").and_then(|h| h.as_str()) {
         println!("fix       {hint}");
         return Ok(ExitCode::FAILURE);

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -26,6 +27,10 @@ struct NodeStatus {
     /// A queued or running Slurm job for this node.
     #[serde(skip_serializing_if = "Option::is_none")]
     slurm_job: Option<String>,
+    /// Where a libtorch node runs, as its key says: device (`auto` resolved now), precision,
+    /// GPU, threads, libtorch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: Option<BTreeMap<String, String>>,
 }
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
@@ -59,6 +64,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
                 _ => ("stale", vec![]),
             };
             NodeStatus {
+                runtime: runtime_of(&l.pipeline, &node),
                 node,
                 state,
                 why,
@@ -76,9 +82,10 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         );
     } else {
         for r in &rows {
+            let on = r.runtime.as_ref().map(describe_runtime).unwrap_or_default();
             match &r.slurm_job {
-                Some(job) => println!("{:<11} {} (Slurm job {job})", r.state, r.node),
-                None => println!("{:<11} {}", r.state, r.node),
+                Some(job) => println!("{:<11} {}{on} (Slurm job {job})", r.state, r.node),
+                None => println!("{:<11} {}{on}", r.state, r.node),
             }
             for w in &r.why {
                 println!("              {w}");
@@ -95,6 +102,27 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The runtime part of a libtorch node's key (resolved now, as a run would), so `status`
+/// shows whether a node trains on the GPU and in which precision.
+fn runtime_of(p: &crate::spec::Pipeline, node: &str) -> Option<BTreeMap<String, String>> {
+    let n = &p.nodes[p.node_index(node)?];
+    matches!(n.action, crate::spec::Action::Kind { worker: true, .. })
+        .then(|| crate::exec::platform::worker_runtime(n))
+}
+
+/// ` (on cuda:0, NVIDIA H200 (sm_90), bf16)`, ` (on cpu, fp32)`.
+fn describe_runtime(r: &BTreeMap<String, String>) -> String {
+    let parts: Vec<&str> = ["device", "gpu", "precision"]
+        .iter()
+        .filter_map(|k| r.get(*k).map(String::as_str))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" (on {})", parts.join(", "))
+    }
 }
 
 /// Stale nodes with a job in the Slurm queue show as `queued` or `running`, with its id.

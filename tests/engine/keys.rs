@@ -155,3 +155,47 @@ fn kind_job_from_other_code_is_refused() {
     );
     assert!(!p.join("result.json").exists());
 }
+
+/// `device: auto` is resolved when the plan is made, and `status` says where each libtorch
+/// node will run and in which precision (so a CPU result is never mistaken for a GPU one).
+#[test]
+fn status_shows_the_resolved_device_and_precision_of_libtorch_nodes() {
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  corpus:
+    kind: source
+    params: {builtin: grammar, size: 20000, seed: 0}
+  tokens:
+    kind: tokenize
+    deps: [corpus]
+    params: {tokenizer: char}
+  train:
+    kind: train
+    deps: [tokens]
+    params: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, max_iters: 2, device: cpu}
+"#,
+    );
+    let json = p.cegraph(&["status", "--json"]).code(1).stdout;
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let train = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == "train")
+        .unwrap();
+    assert_eq!(train["runtime"]["device"], "cpu", "{json}");
+    assert_eq!(train["runtime"]["precision"], "fp32", "{json}");
+    let corpus = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == "corpus")
+        .unwrap();
+    assert!(
+        corpus.get("runtime").is_none(),
+        "only libtorch nodes have one: {json}"
+    );
+    let text = p.cegraph(&["status"]).code(1).stdout;
+    assert!(text.contains("train (on cpu, fp32)"), "{text}");
+}
