@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::chart_axes::{log10_bounds, ratio_label, sci_label};
-use super::charts::{DrawResult, FONT, Plot, WIDTH, err, message, variant_colour};
+use super::charts::{DrawResult, FONT, Plot, WIDTH, draw_legend, err, message, variant_colour};
 use crate::analysis::{CegTable, Estimator};
 
 struct CegPoint {
@@ -180,14 +180,7 @@ impl Plot for CegPlot {
                     .label(self.labels[*index].clone())
                     .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(190, 190, 190))
-                .draw()
-                .map_err(err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         Ok(())
     }

@@ -92,6 +92,21 @@ pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The legend box every chart uses, at `position`.
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(190, 190, 190))
+        .draw()
+        .map_err(err)
+}
+
 /// Something drawable on any plotters backend.
 pub(super) trait Plot {
     fn size(&self) -> (u32, u32);
@@ -310,14 +325,7 @@ impl Plot for LossPlot {
                         PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(190, 190, 190))
-                .draw()
-                .map_err(err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }
@@ -538,14 +546,7 @@ impl Plot for LawPlot {
             .legend(|(x, y)| {
                 Rectangle::new([(x + 4, y - 6), (x + 16, y + 6)], BLACK.stroke_width(2))
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(190, 190, 190))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }
