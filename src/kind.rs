@@ -37,6 +37,16 @@ pub struct OutputDecl {
     pub cached: bool,
 }
 
+/// A series a kind's nodes write, so `cegraph plots show NODE` needs no `plots:` entry: a
+/// CSV among the node's outputs (by file name), the columns that may serve as x (the first
+/// is the default) and the y columns drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurveDecl {
+    pub file: &'static str,
+    pub x: &'static [&'static str],
+    pub y: &'static [&'static str],
+}
+
 /// One upstream node whose outputs a stage consumes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Input {
@@ -107,6 +117,10 @@ pub trait StageKind: Send + Sync {
     fn check_params(&self, params: &Params) -> Result<(), (String, String)>;
     /// The outputs this kind will write for these params, under `out_dir` (workspace-relative).
     fn outputs(&self, params: &Params, out_dir: &str) -> Vec<OutputDecl>;
+    /// The curves its nodes write (for `cegraph plots`); none by default.
+    fn curves(&self) -> &'static [CurveDecl] {
+        &[]
+    }
     /// Produce the outputs. Called in a child process of the scheduler, so a crash or an
     /// out-of-memory fails this node only.
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure>;

@@ -72,7 +72,12 @@ pub struct TrainConfig {
     /// 0 disables clipping.
     pub grad_clip: f64,
     pub eval_every: usize,
+    /// Batches of the training split scored at each eval point (the train curve).
     pub eval_iters: usize,
+    /// Validation windows scored at each eval point: 0 = every non-overlapping window of the
+    /// split (the whole split, the default); N = N evenly spaced ones (for a large split).
+    #[serde(default)]
+    pub eval_windows: usize,
     /// Torch's generator: init and dropout.
     pub seed: u64,
     /// The batch sampler's stream.
@@ -103,6 +108,7 @@ impl TrainConfig {
             grad_clip: 1.0,
             eval_every: 10,
             eval_iters: 2,
+            eval_windows: 0,
             seed: 1,
             data_seed: 1,
             eval_seed: 0,

@@ -14,7 +14,8 @@
 //! Training: `max_iters` 200, `batch_size` 16, `grad_accum` 1, `lr` 1e-3, `min_lr` lr/10,
 //! `warmup_iters` min(100, max_iters/10), `lr_decay_iters` max_iters, `weight_decay` 0.1,
 //! `beta1` 0.9, `beta2` 0.95, `grad_clip` 1.0, `eval_every` max(1, max_iters/10),
-//! `eval_iters` 20, `seed` 1 (init and dropout), `data_seed` (default: `seed`; the batch
+//! `eval_iters` 20 (training-split batches per eval point), `eval_windows` 0 (validation
+//! windows per eval point: 0 = every non-overlapping window, the whole split), `seed` 1 (init and dropout), `data_seed` (default: `seed`; the batch
 //! order — equal for every variant with the same value), `eval_seed` 0 (the fixed eval
 //! batches, shared by all runs), `device` `auto`|`cpu`|`cuda`|`cuda:N`, `precision` `auto`|`fp32`|`bf16`|`fp16`
 //! (`auto`: bf16 on a CUDA device of compute capability ≥ 8.0, fp16 with dynamic loss scaling
@@ -29,7 +30,8 @@
 //! * `model.safetensors` — final weights, f32, nanoGPT names; `__metadata__` holds
 //!   `format: "pt"` and `cegraph.config` (the model config JSON). Bit-identical across runs on
 //!   the CPU for the same params and thread count.
-//! * `curve.csv` — header `step,tokens,flops,train_loss,val_loss,lr`, one row per eval point.
+//! * `curve.csv` — header `step,tokens,flops,train_loss,val_loss,val_se,lr`, one row per eval
+//!   point.
 //! * `curve.json` — deterministic (no timings):
 //!   ```json
 //!   { "schema": 1, "variant": "layernorm+rope", "innovations": ["layernorm", "rope"],
@@ -38,11 +40,14 @@
 //!     "flops_per_token": 1.2e6,            // 6·N_active + 12·L·H·Q·T_eff of THIS variant
 //!     "params": { "total": …, "embedding": …, "non_embedding": …, "active_non_embedding": … },
 //!     "points": [ { "step": 0, "tokens": 0, "flops": 0.0, "train_loss": 4.17,
-//!                   "val_loss": 4.17, "lr": 1e-5 }, … ] }
+//!                   "val_loss": 4.17, "val_se": 0.004, "lr": 1e-5 }, … ] }
 //!   ```
 //!   `step` = optimiser steps done, `tokens` = step × tokens_per_step, `flops` = tokens ×
-//!   flops_per_token (cumulative training compute), losses in nats/token on fixed batches
-//!   (`eval_iters` × `batch_size` windows, the same windows for every variant and seed).
+//!   flops_per_token (cumulative training compute), losses in nats/token. `val_loss` is the
+//!   mean over the validation split's non-overlapping windows of `block_size` (all of them by
+//!   default, `eval_windows` evenly spaced ones if set), `val_se` its standard error over
+//!   windows (windows treated as independent); `train_loss` is over `eval_iters` × `batch_size`
+//!   fixed windows of the training split. The same windows for every variant and seed.
 //!   Points at step 0, every `eval_every` steps, and at `max_iters`.
 //! * `record.json` — everything about the run that its key determines: no timings (those are
 //!   the node's metrics in its run record: `tokens_per_s`, `train_s`, `wall_s`) and no node name
@@ -53,7 +58,8 @@
 //!     "model": {ModelConfig}, "train": {TrainConfig},
 //!     "params": {…}, "flops_per_token": { "params": 6N, "attention": 12LHQT, "total": … },
 //!     "tokens_per_step": …, "steps": …, "tokens": …, "flops": …,
-//!     "final": { "step", "train_loss", "val_loss" }, "best_val_loss": …,
+//!     "final": { "step", "train_loss", "val_loss", "val_se", "val_tokens" },
+//!     "best_val_loss": …,
 //!     "tokenizer": { "kind", "vocab_size" }, "source_nats_per_char": null | f64,
 //!     "device": "cpu", "threads": 2 }
 //!   ```
@@ -63,7 +69,9 @@
 use serde_json::Value;
 
 use super::util::{ParamError, check_known, param_f64, param_string, param_u64, param_usize};
-use crate::kind::{OutputDecl, Params, StageContext, StageFailure, StageKind, StageOutcome};
+use crate::kind::{
+    CurveDecl, OutputDecl, Params, StageContext, StageFailure, StageKind, StageOutcome,
+};
 use crate::ml::config::{ConfigError, Innovations, ModelConfig, default_sparse_block};
 use crate::ml::train_config::{Precision, TrainConfig};
 
@@ -75,6 +83,24 @@ pub const OUTPUTS: [&str; 4] = [
     "curve.json",
     "record.json",
 ];
+
+/// The columns of `curve.csv`, in order.
+pub const CURVE_COLUMNS: [&str; 7] = [
+    "step",
+    "tokens",
+    "flops",
+    "train_loss",
+    "val_loss",
+    "val_se",
+    "lr",
+];
+
+/// The loss curve every train node writes, for `cegraph plots show train_…`.
+pub const CURVES: [CurveDecl; 1] = [CurveDecl {
+    file: "curve.csv",
+    x: &["step", "tokens", "flops"],
+    y: &["val_loss", "train_loss"],
+}];
 
 const KNOWN: &[&str] = &[
     "innovations",
@@ -104,6 +130,7 @@ const KNOWN: &[&str] = &[
     "grad_clip",
     "eval_every",
     "eval_iters",
+    "eval_windows",
     "seed",
     "data_seed",
     "eval_seed",
@@ -181,6 +208,7 @@ pub fn configs(params: &Params, vocab: usize) -> Result<(ModelConfig, TrainConfi
         grad_clip: param_f64(params, "grad_clip", 1.0)?,
         eval_every: param_usize(params, "eval_every", (max_iters / 10).max(1))?,
         eval_iters: param_usize(params, "eval_iters", 20)?,
+        eval_windows: param_usize(params, "eval_windows", 0)?,
         seed,
         data_seed: param_u64(params, "data_seed", seed)?,
         eval_seed: param_u64(params, "eval_seed", 0)?,
@@ -216,6 +244,10 @@ impl StageKind for Train {
         crate::kind::files_in(out_dir, &OUTPUTS)
     }
 
+    fn curves(&self) -> &'static [CurveDecl] {
+        &CURVES
+    }
+
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure> {
         super::torch::run_with_torch("train", ctx)
     }
@@ -235,6 +267,16 @@ mod tests {
         let (param, why) = configs(&params(serde_json::json!({"autocast": true})), 65).unwrap_err();
         assert_eq!(param, "autocast");
         assert!(why.contains("precision: bf16"), "{why}");
+    }
+
+    #[test]
+    fn declared_curve_columns_exist_in_curve_csv() {
+        for c in CURVES {
+            assert!(OUTPUTS.contains(&c.file), "{}", c.file);
+            for col in c.x.iter().chain(c.y) {
+                assert!(CURVE_COLUMNS.contains(col), "{col}");
+            }
+        }
     }
 
     #[test]

@@ -3,13 +3,15 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
+use tch::Device;
 
 use cegraph::kind::{StageContext, StageFailure, StageKind, StageOutcome};
 use cegraph::ml::tokenizer::{TextTokenizer, read_tokens};
 use cegraph::stages::eval::*;
 use cegraph::stages::util::*;
 
+use crate::amp::Precision;
+use crate::scoring::{Score, score, window_offsets};
 use crate::train::{load_model, parse_device};
 
 pub fn run_eval(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure> {
@@ -46,7 +48,7 @@ pub fn run_eval(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure
     let ckpt = ckpt.clone();
     let log: &mut dyn std::io::Write = ctx.log;
     let result = catch_unwind(AssertUnwindSafe(
-        || -> Result<(f64, usize, usize, usize, String, String), StageFailure> {
+        || -> Result<(Score, usize, String, String), StageFailure> {
             let (_vs, model) =
                 load_model(&ckpt, device).map_err(|e| StageFailure::new(e.to_string()))?;
             let cfg = model.cfg.clone();
@@ -57,39 +59,19 @@ pub fn run_eval(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure
                 )));
             }
             let t = cfg.block_size;
-            let usable = val.len().saturating_sub(1).min(max_tokens);
-            let windows = usable / t;
-            if windows == 0 {
+            let usable = val.len().min(max_tokens.saturating_add(1));
+            let windows = window_offsets(usable, t, 0);
+            if windows.is_empty() {
                 return Err(StageFailure::new(format!(
                     "the validation split has {} tokens, fewer than one window of block_size {t} + 1",
                     val.len()
                 )));
             }
-            let _g = tch::no_grad_guard();
-            let mut sum = 0.0;
-            let mut count = 0usize;
-            let mut w = 0;
-            while w < windows {
-                let nb = batch.min(windows - w);
-                let mut x = Vec::with_capacity(nb * t);
-                let mut y = Vec::with_capacity(nb * t);
-                for k in 0..nb {
-                    let o = (w + k) * t;
-                    x.extend(val[o..o + t].iter().map(|&v| v as i64));
-                    y.extend(val[o + 1..o + t + 1].iter().map(|&v| v as i64));
-                }
-                let shape = [nb as i64, t as i64];
-                let xt = Tensor::from_slice(&x).view(shape).to_device(device);
-                let yt = Tensor::from_slice(&y).view(shape).to_device(device);
-                let (ce, _) = model.loss(&xt, &yt, false);
-                sum += ce.to_kind(Kind::Double).double_value(&[]) * (nb * t) as f64;
-                count += nb * t;
-                w += nb;
-            }
-            let loss = sum / count as f64;
+            let scored = score(&model, &val, &windows, batch, Precision::Fp32);
             let _ = writeln!(
                 log,
-                "val loss {loss:.4} nats/token over {count} tokens ({windows} windows of {t})"
+                "val loss {:.4} ± {:.4} nats/token over {} tokens ({} windows of {t})",
+                scored.loss, scored.se, scored.tokens, scored.windows
             );
             tch::manual_seed(seed as i64);
             let ctx_len = t.min(val.len()).min(16);
@@ -97,17 +79,10 @@ pub fn run_eval(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure
             let sampled = model.generate(&context, n_sample, temp, top_k as i64);
             let ids: Vec<u32> = sampled.iter().map(|&v| v as u32).collect();
             let prompt: Vec<u32> = context.iter().map(|&v| v as u32).collect();
-            Ok((
-                loss,
-                count,
-                windows,
-                t,
-                tokenizer.decode(&prompt),
-                tokenizer.decode(&ids),
-            ))
+            Ok((scored, t, tokenizer.decode(&prompt), tokenizer.decode(&ids)))
         },
     ));
-    let (loss, count, windows, t, prompt, sample) = match result {
+    let (scored, t, prompt, sample) = match result {
         Ok(r) => r?,
         Err(panic) => {
             let msg = panic
@@ -123,14 +98,16 @@ pub fn run_eval(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure
     } else {
         1.0
     };
+    let loss = scored.loss;
     let out = json!({
         "schema": 1,
         "val_loss": loss,
+        "val_loss_se": scored.se,
         "perplexity": loss.exp(),
         "bits_per_token": loss / std::f64::consts::LN_2,
         "nats_per_char": loss / chars_per_token,
-        "tokens_evaluated": count,
-        "windows": windows,
+        "tokens_evaluated": scored.tokens,
+        "windows": scored.windows,
         "block_size": t,
         "device": match device { Device::Cpu => "cpu".to_string(), d => format!("{d:?}") },
         "prompt": prompt,
@@ -153,5 +130,8 @@ pub fn run_eval(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailure
     outcome
         .metrics
         .insert("perplexity".into(), json!(loss.exp()));
+    outcome
+        .metrics
+        .insert("val_loss_se".into(), json!(scored.se));
     Ok(outcome)
 }

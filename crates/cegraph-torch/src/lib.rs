@@ -21,6 +21,8 @@ pub mod info;
 pub mod model;
 #[cfg(feature = "torch")]
 pub mod optim;
+
+pub mod scoring;
 #[cfg(feature = "torch")]
 pub mod train;
 #[cfg(feature = "torch")]

@@ -107,8 +107,14 @@ impl Mlp {
                 let e = experts.len() as i64;
                 let probs = xf.linear(router, None::<&Tensor>).softmax(-1, Kind::Float);
                 let (top_w, top_i) = probs.topk(*top_k, -1, true, true);
-                // Renormalise the chosen experts' weights (Mixtral-style).
-                let top_w = &top_w / top_w.sum_dim_intlist(-1, true, Kind::Float);
+                // k > 1: renormalise the chosen experts' weights (Mixtral). k = 1: keep the
+                // gate's probability (Switch): renormalised it would be exactly 1, and the
+                // router would learn from the load-balancing loss alone.
+                let top_w = if *top_k > 1 {
+                    &top_w / top_w.sum_dim_intlist(-1, true, Kind::Float)
+                } else {
+                    top_w
+                };
                 let mut out = xf.zeros_like();
                 for (ei, expert) in experts.iter().enumerate() {
                     let chosen = top_i.eq(ei as i64); // (N, k)
@@ -362,23 +368,18 @@ impl Gpt {
     /// total loss to optimise (cross-entropy + `moe_aux_weight` × load-balancing loss).
     pub fn loss(&self, idx: &Tensor, targets: &Tensor, train: bool) -> (Tensor, Tensor) {
         let f = self.forward(idx, train);
-        let v = f.logits.size()[2];
-        let ce = f
-            .logits
-            .view([-1, v])
-            .to_kind(Kind::Float)
-            .cross_entropy_loss(
-                &targets.view([-1]),
-                None::<&Tensor>,
-                tch::Reduction::Mean,
-                -100,
-                0.0,
-            );
+        let ce = cross_entropy(&f.logits, targets, tch::Reduction::Mean);
         let total = match &f.aux {
             Some(a) if self.cfg.moe_aux_weight > 0.0 => &ce + a * self.cfg.moe_aux_weight,
             _ => ce.shallow_clone(),
         };
         (ce, total)
+    }
+
+    /// Next-token cross-entropy of every position, `(B, T)` f32 (evaluation: no dropout).
+    pub fn token_losses(&self, idx: &Tensor, targets: &Tensor) -> Tensor {
+        let f = self.forward(idx, false);
+        cross_entropy(&f.logits, targets, tch::Reduction::None).view_as(targets)
     }
 
     /// Sample `n` tokens after `context` (1-D ids), temperature `temp`, top-k `top_k` (0: all).
@@ -497,4 +498,13 @@ pub fn sparse_pattern(t: usize, blk: usize) -> Vec<usize> {
         .collect();
     keys.extend(i.saturating_sub(1) * blk..=t);
     keys
+}
+
+/// Cross-entropy of `(B, T, V)` logits against `(B, T)` targets, computed in f32.
+fn cross_entropy(logits: &Tensor, targets: &Tensor, reduction: tch::Reduction) -> Tensor {
+    let v = logits.size()[2];
+    logits
+        .view([-1, v])
+        .to_kind(Kind::Float)
+        .cross_entropy_loss(&targets.view([-1]), None::<&Tensor>, reduction, -100, 0.0)
 }

@@ -1,6 +1,7 @@
 //! The training loop: AdamW (β = 0.9, 0.95) with weight decay on matrices only, global
 //! gradient-norm clipping, linear warm-up then cosine decay to `min_lr`, gradient accumulation,
-//! seeded batches (see [`super::data`]) and periodic evaluation on fixed batches.
+//! seeded batches (see [`super::data`]) and periodic evaluation: the validation split's
+//! windows (all by default, see [`crate::scoring`]) and fixed batches of the training split.
 //!
 //! Determinism: on the CPU, the same config, seeds and thread count give bit-identical weights
 //! and loss curves (torch's CPU kernels are deterministic for a fixed thread count; dropout draws
@@ -23,6 +24,7 @@ use crate::checkpoint;
 use crate::data::{Sampler, make_batch};
 use crate::model::{Gpt, NO_DECAY_GROUP};
 use crate::optim::FusedAdamW;
+use crate::scoring::{score, window_offsets};
 use cegraph::ml::config::{ConfigError, ModelConfig};
 
 pub use cegraph::ml::train_config::TrainConfig;
@@ -77,8 +79,12 @@ pub struct EvalPoint {
     pub flops: f64,
     /// Mean cross-entropy (nats/token) on the fixed training batches.
     pub train_loss: f64,
-    /// Mean cross-entropy (nats/token) on the fixed validation batches.
+    /// Mean cross-entropy (nats/token) over the validation windows (the whole split unless
+    /// `eval_windows` is set).
     pub val_loss: f64,
+    /// Standard error of `val_loss` over those windows.
+    #[serde(default)]
+    pub val_se: f64,
     /// Learning rate of the step that produced these weights (the first step's at step 0).
     pub lr: f64,
 }
@@ -96,6 +102,9 @@ pub struct TrainReport {
     pub wall_s: f64,
     pub device: String,
     pub threads: usize,
+    /// Validation windows (and tokens) behind every `val_loss`.
+    pub val_windows: usize,
+    pub val_tokens: usize,
     /// blake3 of every training window offset in the order used (u64 LE): equal for two runs
     /// exactly when they saw the same data in the same order.
     pub data_order_blake3: String,
@@ -315,7 +324,7 @@ pub fn train(
         (0..tcfg.eval_iters).map(|_| s.next_offsets()).collect()
     };
     let eval_train = fixed("eval-train", train_tokens.len());
-    let eval_val = fixed("eval-val", val_tokens.len());
+    let val_windows = window_offsets(val_tokens.len(), block, tcfg.eval_windows);
 
     let _ = writeln!(
         log,
@@ -329,14 +338,23 @@ pub fn train(
         precision.as_str(),
         tch::get_num_threads()
     );
+    let _ = writeln!(
+        log,
+        "val loss over {} windows of {block} tokens ({} of the split's {} tokens)",
+        val_windows.len(),
+        val_windows.len() * block,
+        val_tokens.len()
+    );
     let mut points = Vec::new();
     let eval_point = |step: usize, lr: f64, log: &mut dyn Write| {
         let train_loss = evaluate(&model, train_tokens, &eval_train, precision);
-        let val_loss = evaluate(&model, val_tokens, &eval_val, precision);
+        let val = score(&model, val_tokens, &val_windows, tcfg.batch_size, precision);
+        let val_loss = val.loss;
         let tokens = step as u64 * tokens_per_step;
         let _ = writeln!(
             log,
-            "step {step:>6}  train {train_loss:.4}  val {val_loss:.4}  lr {lr:.3e}  tokens {tokens}"
+            "step {step:>6}  train {train_loss:.4}  val {val_loss:.4} ± {:.4}  lr {lr:.3e}  tokens {tokens}",
+            val.se
         );
         // The progress display shows the latest of these beside the running node.
         let _ = writeln!(
@@ -352,6 +370,7 @@ pub fn train(
             flops: tokens as f64 * fpt.total as f64,
             train_loss,
             val_loss,
+            val_se: val.se,
             lr,
         }
     };
@@ -412,6 +431,8 @@ pub fn train(
         wall_s: wall.elapsed().as_secs_f64(),
         device: device_name(device),
         threads: tch::get_num_threads() as usize,
+        val_windows: val_windows.len(),
+        val_tokens: val_windows.len() * block,
         data_order_blake3: order.finalize().to_hex().to_string(),
     })
 }

@@ -60,11 +60,11 @@ pub fn run_train(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailur
     let inn: Vec<&str> = mcfg.innovations.0.iter().map(|i| i.name()).collect();
     let label = mcfg.innovations.label();
 
-    let mut csv = String::from("step,tokens,flops,train_loss,val_loss,lr\n");
+    let mut csv = CURVE_COLUMNS.join(",") + "\n";
     for p in &report.points {
         csv.push_str(&format!(
-            "{},{},{:e},{},{},{:e}\n",
-            p.step, p.tokens, p.flops, p.train_loss, p.val_loss, p.lr
+            "{},{},{:e},{},{},{},{:e}\n",
+            p.step, p.tokens, p.flops, p.train_loss, p.val_loss, p.val_se, p.lr
         ));
     }
     write(&ctx.outs[1], csv)?;
@@ -105,7 +105,8 @@ pub fn run_train(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailur
         "tokens": tokens,
         "flops": tokens as f64 * fpt.total as f64,
         "final": last.as_ref().map(|p| json!({
-            "step": p.step, "train_loss": p.train_loss, "val_loss": p.val_loss
+            "step": p.step, "train_loss": p.train_loss, "val_loss": p.val_loss,
+            "val_se": p.val_se, "val_tokens": report.val_tokens
         })),
         "best_val_loss": best,
         "tokenizer": { "kind": meta.tokenizer, "vocab_size": meta.vocab_size },
@@ -122,10 +123,15 @@ pub fn run_train(ctx: &mut StageContext<'_>) -> Result<StageOutcome, StageFailur
     let mut outcome = StageOutcome::default();
     if let Some(p) = last {
         outcome.metrics.insert("val_loss".into(), json!(p.val_loss));
+        outcome.metrics.insert("val_se".into(), json!(p.val_se));
         outcome
             .metrics
             .insert("train_loss".into(), json!(p.train_loss));
     }
+    outcome.metrics.insert("best_val_loss".into(), json!(best));
+    outcome
+        .metrics
+        .insert("flops".into(), json!(tokens as f64 * fpt.total as f64));
     outcome
         .metrics
         .insert("tokens_per_s".into(), json!(report.tokens_per_s));

@@ -59,7 +59,7 @@ fn train_is_bit_identical_on_cpu_and_the_loss_falls() {
     assert_eq!(rec["params"]["total"], curve["params"]["total"]);
     assert_eq!(rec["flops_per_token"]["total"].as_f64().unwrap(), fpt);
     let csv = std::fs::read_to_string(&a[1]).unwrap();
-    assert!(csv.starts_with("step,tokens,flops,train_loss,val_loss,lr\n0,0,"));
+    assert!(csv.starts_with("step,tokens,flops,train_loss,val_loss,val_se,lr\n0,0,"));
 
     // eval: exact val loss over consecutive windows, a sample, perplexity = e^loss
     let (e, r, log) = run(

@@ -300,3 +300,29 @@ fn torch_info_finds_the_loaded_libtorch() {
     assert!(info.threads >= 1);
     assert!(info.hint.is_none(), "{:?}", info.hint);
 }
+
+/// With `moe_top_k: 1` the gate used to be renormalised to exactly 1, so the cross-entropy
+/// gave the router no gradient at all (it learned from the load-balancing loss only).
+#[test]
+fn top1_moe_router_gets_task_gradient() {
+    for top_k in [1, 2] {
+        let mut c = cfg("moe");
+        c.moe_top_k = top_k;
+        c.moe_aux_weight = 0.0;
+        let (vs, m) = build(&c);
+        let x = random_ids(c.block_size, 1);
+        let y = random_ids(c.block_size, 2);
+        let (ce, _) = m.loss(&x, &y, true);
+        ce.backward();
+        let routers: Vec<_> = vs
+            .variables()
+            .into_iter()
+            .filter(|(name, _)| name.contains("router"))
+            .collect();
+        assert!(!routers.is_empty(), "no router variable found");
+        for (name, var) in routers {
+            let g = var.grad().abs().sum(Kind::Double).double_value(&[]);
+            assert!(g > 1e-9, "top_k {top_k}: {name} got no task gradient ({g})");
+        }
+    }
+}
