@@ -291,3 +291,45 @@ fn budgets_differing_more_than_twofold_refuse_a_dependence_verdict() {
         DependenceClass::BudgetMismatch
     );
 }
+
+/// Verdicts used to ignore how noisy the evaluation itself is: a gain smaller than what the
+/// validation set's standard error amounts to in compute was still called "beats".
+#[test]
+fn eval_noise_raises_the_verdict_tolerance() {
+    let table_with_eval_se = |eval_se: f64| {
+        let mut curves = Vec::new();
+        for seed in 1..=5 {
+            for (variant, multiplier) in [("baseline", 1.0), ("small_gain", 1.04)] {
+                let spec = SyntheticSpec {
+                    final_flops: 1e17,
+                    run_efficiency_sd: 0.005,
+                    eval_se,
+                    ..SyntheticSpec::clean(reference_law(), multiplier)
+                };
+                curves.push(synthetic_curve(variant, "s", seed, &spec));
+            }
+        }
+        analyse(&curves, &AnalysisOptions::default()).unwrap()
+    };
+    let quiet = table_with_eval_se(0.0);
+    let row = quiet.row("small_gain", "s", Estimator::Crossing).unwrap();
+    assert_eq!(row.verdict, CellVerdict::Beats, "{row:?}");
+    assert_eq!(quiet.scales[0].verdict_tolerance, DEFAULT_TOLERANCE);
+
+    // The reference law falls by ~0.14 nats per e-fold of compute at 1e17 FLOPs, so an
+    // evaluation SE of 0.01 nats is ~0.07 in ln compute: more than a 4% gain (0.039).
+    let noisy = table_with_eval_se(0.01);
+    let scale = &noisy.scales[0];
+    let noise = scale.eval_noise_ln_ceg.expect("noise in ln compute");
+    assert!(noise > 0.06 && noise < 0.08, "{noise}");
+    assert_eq!(scale.verdict_tolerance, noise);
+    let row = noisy.row("small_gain", "s", Estimator::Crossing).unwrap();
+    assert!(!row.verdict.is_claim(), "{:?}", row.verdict);
+    let losses = noisy
+        .final_losses
+        .iter()
+        .find(|f| f.variant == "small_gain")
+        .unwrap();
+    assert_eq!(losses.seeds, 5);
+    assert_eq!(losses.eval_se, Some(0.01));
+}

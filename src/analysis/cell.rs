@@ -64,6 +64,8 @@ pub struct CellInputs<'a> {
     pub baseline_mean: &'a MeanCurve,
     pub law: &'a LawForCells<'a>,
     pub opts: &'a AnalysisOptions,
+    /// This scale's verdict tolerance (the configured one, raised to its evaluation noise).
+    pub tolerance: f64,
 }
 
 fn empty_row(cell: &CellInputs<'_>, estimator: Estimator) -> CegRow {
@@ -194,12 +196,12 @@ pub fn variant_rows(cell: &CellInputs<'_>) -> Vec<CegRow> {
             } else {
                 0
             },
-            cell.opts.tolerance,
+            cell.tolerance,
         );
         if row.interval.is_some() {
             row.p_value = row
                 .log_estimate
-                .map(|e| e.p_value_outside_band(cell.opts.tolerance));
+                .map(|e| e.p_value_outside_band(cell.tolerance));
         }
         rows.push(row);
     }

@@ -15,6 +15,13 @@ pub struct EvalPoint {
     pub flops: f64,
     /// Mean validation loss (nats per token).
     pub val_loss: f64,
+    /// Its standard error over the validation windows (0 when the trainer did not record it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub val_se: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// The validation curve of one (variant, scale, seed) training run; the content of curve.json.

@@ -16,6 +16,7 @@ pub mod crossing;
 pub mod curve;
 pub mod dependence;
 pub mod error;
+pub mod eval_noise;
 pub mod interval;
 pub mod paper;
 pub mod scaling_law;

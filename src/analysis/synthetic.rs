@@ -24,6 +24,8 @@ pub struct SyntheticSpec {
     pub run_efficiency_sd: f64,
     /// Recorded in the curve (tokens-per-parameter budget); None leaves it unknown.
     pub non_embedding_params: Option<f64>,
+    /// Recorded as every point's `val_se` (the evaluation's standard error; 0: unknown).
+    pub eval_se: f64,
 }
 
 impl SyntheticSpec {
@@ -39,6 +41,7 @@ impl SyntheticSpec {
             noise_sd: 0.0,
             run_efficiency_sd: 0.0,
             non_embedding_params: None,
+            eval_se: 0.0,
         }
     }
 }
@@ -66,6 +69,7 @@ pub fn synthetic_curve(variant: &str, scale: &str, seed: u64, spec: &SyntheticSp
                 tokens: flops / spec.flops_per_token,
                 flops,
                 val_loss: spec.law.loss(efficiency * spec.compute_multiplier * flops) + noise,
+                val_se: spec.eval_se,
             }
         })
         .collect();

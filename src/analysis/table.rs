@@ -22,6 +22,7 @@ use super::dependence::{
     DependenceOptions, DependencePoint, DependenceResult, classify_compute_dependence,
 };
 use super::error::{AnalysisError, Refusal};
+use super::eval_noise::{FinalLoss, noise_in_ln_ceg};
 use super::interval::{CONFIDENCE_LEVEL, Interval, LogEstimate, holm_adjust};
 use super::paper::{
     PaperBias, PaperEstimate, paper_bias_on_law, paper_bias_reference, reference_law,
@@ -132,6 +133,10 @@ pub struct CegRow {
     pub refusal: Option<Refusal>,
 }
 
+fn default_tolerance() -> f64 {
+    DEFAULT_TOLERANCE
+}
+
 fn refused() -> CellVerdict {
     CellVerdict::Refused
 }
@@ -149,6 +154,15 @@ pub struct ScaleSummary {
     /// curves record their parameter count.
     #[serde(default)]
     pub tokens_per_param: Option<f64>,
+    /// The baseline's final evaluation standard error here (seed mean), when recorded.
+    #[serde(default)]
+    pub baseline_eval_se: Option<f64>,
+    /// That standard error in ln compute ([`super::eval_noise`]).
+    #[serde(default)]
+    pub eval_noise_ln_ceg: Option<f64>,
+    /// The verdicts' tolerance here: max(the configured one, `eval_noise_ln_ceg`).
+    #[serde(default = "default_tolerance")]
+    pub verdict_tolerance: f64,
     /// The paper estimator on law(C) vs law(2C) sampled at this scale's positive-compute
     /// eval points (law: the fitted baseline law if there is one, else the reference law).
     pub paper_bias_at_2x: Option<PaperBias>,
@@ -186,6 +200,9 @@ pub struct CegTable {
     pub scaling_law: ScalingLawSection,
     pub compute_dependence: Vec<DependenceEntry>,
     pub combined: Vec<CombinedComparison>,
+    /// Final validation losses per variant × scale (seed mean, seed SD, evaluation SE).
+    #[serde(default)]
+    pub final_losses: Vec<FinalLoss>,
     /// Holm's adjustment over the variants × scales of each estimator.
     #[serde(default)]
     pub multiple_comparisons: Vec<HolmSummary>,
@@ -347,7 +364,31 @@ fn adjust_for_multiple_comparisons(rows: &mut [CegRow]) -> Vec<HolmSummary> {
     summaries
 }
 
-fn scale_summary(scale: &str, mean: &MeanCurve, group: &Group<'_>, law: &PowerLaw) -> ScaleSummary {
+/// A scale's evaluation noise and the verdict tolerance that follows from it.
+#[derive(Clone, Copy)]
+struct ScaleNoise {
+    eval_se: Option<f64>,
+    ln_ceg: Option<f64>,
+    tolerance: f64,
+}
+
+fn scale_noise(mean: &MeanCurve, group: &Group<'_>, opts: &AnalysisOptions) -> ScaleNoise {
+    let eval_se = FinalLoss::of(&opts.baseline, "", group).and_then(|f| f.eval_se);
+    let ln_ceg = eval_se.and_then(|se| noise_in_ln_ceg(mean, se));
+    ScaleNoise {
+        eval_se,
+        ln_ceg,
+        tolerance: opts.tolerance.max(ln_ceg.unwrap_or(0.0)),
+    }
+}
+
+fn scale_summary(
+    scale: &str,
+    mean: &MeanCurve,
+    group: &Group<'_>,
+    law: &PowerLaw,
+    noise: ScaleNoise,
+) -> ScaleSummary {
     let grid: Vec<f64> = mean.flops.iter().copied().filter(|&c| c > 0.0).collect();
     let per_run = |f: &dyn Fn(&Curve) -> Option<f64>| -> Option<f64> {
         let values: Option<Vec<f64>> = group.iter().map(|c| f(c)).collect();
@@ -361,6 +402,9 @@ fn scale_summary(scale: &str, mean: &MeanCurve, group: &Group<'_>, law: &PowerLa
         baseline_eval_points: mean.loss.len(),
         baseline_seeds: group.iter().map(|c| c.seed).collect(),
         tokens_per_param: per_run(&|c| c.tokens_per_param()),
+        baseline_eval_se: noise.eval_se,
+        eval_noise_ln_ceg: noise.ln_ceg,
+        verdict_tolerance: noise.tolerance,
         paper_bias_at_2x: paper_bias_on_law(law, &grid, 2.0).ok(),
         paper_bias_law: *law,
     }
@@ -420,6 +464,11 @@ fn method_notes() -> Vec<String> {
          standard error of the paired per-seed log CEGs (n − 1 degrees of freedom); with fewer \
          than 3 paired seeds a cell has no interval and is indicative only"
             .into(),
+        "tolerance: a scale's verdicts use max(the configured tolerance, the baseline's final \
+         evaluation standard error turned into ln compute by its curve's slope over the last \
+         doubling of compute); that SE is of one run's loss, larger than the SE of a paired \
+         difference on the same windows, so verdicts err on the side of claiming less"
+            .into(),
     ]
 }
 
@@ -464,7 +513,12 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
             .map(String::from),
     );
 
+    let noise: BTreeMap<&str, ScaleNoise> = scale_order
+        .iter()
+        .map(|&s| (s, scale_noise(&baseline_means[s], baseline_groups[s], opts)))
+        .collect();
     let mut rows = Vec::new();
+    let mut final_losses = Vec::new();
     for variant in &variants {
         for &scale in &scale_order {
             let Some(group) = groups.get(&(variant.clone(), scale.to_string())) else {
@@ -479,7 +533,9 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
                 baseline_mean: &baseline_means[scale],
                 law: &law,
                 opts,
+                tolerance: noise[scale].tolerance,
             };
+            final_losses.extend(FinalLoss::of(variant, scale, group));
             rows.extend(if variant == baseline {
                 reference_rows(&cell)
             } else {
@@ -495,7 +551,15 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
         .unwrap_or_else(|_| reference_law());
     let scales: Vec<ScaleSummary> = scale_order
         .iter()
-        .map(|&s| scale_summary(s, &baseline_means[s], baseline_groups[s], &bias_law))
+        .map(|&s| {
+            scale_summary(
+                s,
+                &baseline_means[s],
+                baseline_groups[s],
+                &bias_law,
+                noise[s],
+            )
+        })
         .collect();
     let compute_dependence = dependence_entries(&rows, &variants, &scales, &opts.dependence);
     let refusal = law.err();
@@ -513,6 +577,7 @@ pub fn analyse(curves: &[Curve], opts: &AnalysisOptions) -> Result<CegTable, Ana
         },
         compute_dependence,
         combined: Vec::new(),
+        final_losses,
         multiple_comparisons,
         paper_bias_reference: [2.0, 0.5]
             .iter()

@@ -9,7 +9,8 @@ use super::markup::{Block, anchor, ceg, flops, heading, interval_text};
 use super::paper::PUBLISHED_BEST_LOSS;
 use super::render::ReportData;
 use super::tables::{
-    combined_table, dependence_table, main_table, nodes_text, paper_tables, row_status,
+    combined_table, dependence_table, final_loss_table, main_table, nodes_text, paper_tables,
+    row_status,
 };
 use super::verdicts::{SPARSE_CAVEAT, Verdict, is_sparse};
 use crate::analysis::table::{CegRow, EstimateDetail};
@@ -30,9 +31,16 @@ pub(super) fn build(
     blocks.push(heading(2, "CEG table", "ceg-table"));
     blocks.push(Block::Para(format!(
         "Variants × scales, one column per estimator, as in the paper's table. Each cell: the CEG of the seed-mean curves and, below it, its 95% Student-t interval (standard error from the paired per-seed log CEGs); it links to the nodes it came from. Colours follow the verdict: green beats the baseline, red is worse (the interval clears 1 by more than the tolerance, |ln CEG| > {}), grey shows no measurable difference or is within noise, italic is indicative only (fewer than 3 paired seeds: no interval).",
-        table.options.tolerance
+        tolerance_text(table)
     )));
     blocks.push(Block::Table(main_table(doc)));
+    if !table.final_losses.is_empty() {
+        blocks.push(heading(2, "Final validation losses", "losses"));
+        blocks.push(Block::Para(
+            "Each run's validation loss at its last evaluation (nats/token), seed mean ± the evaluation's standard error over the validation windows (seed mean of the runs' SEs; windows treated as independent), and the standard deviation across seeds. The evaluation SE is what the validation set's finite size adds to every loss; the seed SD is what the analysis's intervals are built from.".into(),
+        ));
+        blocks.push(Block::Table(final_loss_table(table)));
+    }
     if data.paper_reference {
         paper_section(&mut blocks, doc, headline);
     }
@@ -94,7 +102,7 @@ fn verdict_section(
     blocks.push(heading(2, "Verdict", "verdict"));
     let tolerance = table.options.tolerance;
     blocks.push(Block::Para(format!(
-        "Read from the `{}` estimator{}. “Beats” / “worse”: the whole 95% interval lies above e^{tolerance} / below e^−{tolerance} (a tolerance of {:.1}% of compute: above the estimators' interpolation resolution of ~1e-6, below any gain worth a sentence); “no measurable difference”: the whole interval lies within that band; “within noise”: neither; “indicative”: fewer than 3 paired seeds, no claim.",
+        "Read from the `{}` estimator{}. “Beats” / “worse”: the whole 95% interval lies above e^τ / below e^−τ, with τ = {} in ln compute (the configured tolerance τ = {tolerance}, {:.1}% of compute, is above the estimators' interpolation resolution of ~1e-6 and below any gain worth a sentence; a scale whose evaluation noise in ln compute is larger uses that instead); “no measurable difference”: the whole interval lies within that band; “within noise”: neither; “indicative”: fewer than 3 paired seeds, no claim.",
         headline.name(),
         match headline {
             Estimator::Crossing => " (lag-free monotone fit, interpolated crossing in FLOPs)",
@@ -103,6 +111,7 @@ fn verdict_section(
             }
             Estimator::Paper => " (the authors' estimator, biased toward 1)",
         },
+        tolerance_text(table),
         100.0 * (tolerance.exp() - 1.0)
     )));
     if verdicts.is_empty() {
@@ -305,4 +314,30 @@ fn provenance_section(blocks: &mut Vec<Block>, data: &ReportData<'_>) {
         }
     }
     blocks.push(Block::List(items));
+}
+
+/// The verdicts' tolerance: one number, or one per scale where evaluation noise raised it.
+fn tolerance_text(table: &CegTable) -> String {
+    let configured = table.options.tolerance;
+    if table
+        .scales
+        .iter()
+        .all(|s| s.verdict_tolerance <= configured)
+    {
+        return format!("{configured}");
+    }
+    table
+        .scales
+        .iter()
+        .map(|s| match s.eval_noise_ln_ceg {
+            Some(noise) if s.verdict_tolerance > configured => format!(
+                "{:.3} at {} (its evaluation noise: SE {:.4} nats → {noise:.3} in ln compute)",
+                s.verdict_tolerance,
+                s.scale,
+                s.baseline_eval_se.unwrap_or(f64::NAN)
+            ),
+            _ => format!("{} at {}", s.verdict_tolerance, s.scale),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,5 +1,5 @@
 //! The report's tables: the CEG table, the comparison with the paper, the paper estimator's
-//! measured bias, compute dependence and combined-versus-product. Cell colours come from each
+//! measured bias, compute dependence, combined-versus-product and the final losses. Cell colours come from each
 //! row's [`CellVerdict`].
 
 use super::charts::variant_colour_hex;
@@ -8,6 +8,7 @@ use super::markup::{Cell, Table, anchor, ceg, flops, interval_text};
 use super::paper::{PUBLISHED, PublishedCeg, published_for};
 use super::verdicts::{class_text, is_sparse, per_decade, verdict_class};
 use crate::analysis::dependence::{DependenceClass, SlopeIntervalMethod};
+use crate::analysis::eval_noise::FinalLoss;
 use crate::analysis::table::CegRow;
 use crate::analysis::verdict::CellVerdict;
 use crate::analysis::{CegTable, Estimator};
@@ -431,4 +432,40 @@ pub(super) fn combined_table(table: &CegTable) -> Table {
         rows,
         class: "combined",
     }
+}
+
+/// Final validation losses: seed mean ± evaluation SE, with the seed SD, per variant × scale.
+pub(super) fn final_loss_table(table: &CegTable) -> Table {
+    let rows = table
+        .variants
+        .iter()
+        .map(|variant| {
+            let mut row = vec![variant_cell(table, variant)];
+            for scale in &table.scales {
+                let loss = table
+                    .final_losses
+                    .iter()
+                    .find(|f| &f.variant == variant && f.scale == scale.scale);
+                row.push(Cell::text(loss.map_or("—".into(), final_loss_text)));
+            }
+            row
+        })
+        .collect();
+    let mut columns = vec!["variant".to_string()];
+    columns.extend(table.scales.iter().map(|s| s.scale.clone()));
+    Table {
+        groups: None,
+        columns,
+        md_columns: None,
+        rows,
+        class: "losses",
+    }
+}
+
+fn final_loss_text(f: &FinalLoss) -> String {
+    let se = f.eval_se.map_or(String::new(), |se| format!(" ± {se:.4}"));
+    let sd = f.seed_sd.map_or(String::new(), |sd| {
+        format!(" (seed SD {sd:.4}, {} seeds)", f.seeds)
+    });
+    format!("{:.4}{se}{sd}", f.mean)
 }
