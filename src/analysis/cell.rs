@@ -10,6 +10,7 @@
 //! freedom). With one seed, unpaired seeds, or a seed that could not be estimated there is
 //! no interval.
 
+use super::ceg_table::{AnalysisOptions, CegRow, EstimateDetail, Estimator};
 use super::crossing::crossing_ceg;
 use super::curve::{Curve, MeanCurve};
 use super::error::Refusal;
@@ -17,7 +18,6 @@ use super::interval::{CONFIDENCE_LEVEL, LogEstimate, MIN_SEEDS_FOR_INTERVAL};
 use super::paper::paper_ceg_on_grid;
 use super::scaling_law::{ScalingLawFit, ScalingLawOptions, scaling_law_ceg};
 use super::smoothing::MonotoneFit;
-use super::table::{AnalysisOptions, CegRow, EstimateDetail, Estimator};
 use super::verdict::{CellVerdict, cell_verdict};
 
 /// The law the `scaling_law` estimator reads from, or why it cannot.

@@ -3,28 +3,9 @@
 //! ln product = Σ ln CEG_component and ln ratio = ln CEG_combined − ln product), centred on
 //! the product and ratio of the cells' CEGs as the cells' own intervals are.
 
-use serde::{Deserialize, Serialize};
-
+use super::ceg_table::{CegRow, CegTable, CombinedComparison, Estimator, list};
 use super::error::AnalysisError;
 use super::interval::{CONFIDENCE_LEVEL, Interval, LogEstimate, MIN_SEEDS_FOR_INTERVAL};
-use super::table::{CegRow, CegTable, Estimator, list};
-
-/// A combined variant's measured CEG beside the product of its components' CEGs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CombinedComparison {
-    pub combined: String,
-    pub components: Vec<String>,
-    pub scale: String,
-    pub estimator: Estimator,
-    pub measured: Option<f64>,
-    pub measured_interval: Option<Interval>,
-    pub product: Option<f64>,
-    pub product_interval: Option<Interval>,
-    /// measured / product: above 1 the parts help each other, below 1 they overlap.
-    pub ratio: Option<f64>,
-    pub ratio_interval: Option<Interval>,
-    pub note: Option<String>,
-}
 
 /// Per seed, ln CEG of each row, when every row has every seed and they share one seed list.
 fn paired_logs(rows: &[&CegRow]) -> Option<Vec<Vec<f64>>> {

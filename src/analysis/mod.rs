@@ -10,6 +10,7 @@
 //! ([`dependence`]) and combined-versus-product comparisons ([`combined`]), and returns the
 //! [`CegTable`] written as ceg.json / ceg.csv.
 
+pub mod ceg_table;
 pub mod cell;
 pub mod combined;
 pub mod crossing;
