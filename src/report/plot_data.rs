@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(p.points, [(1.0, 2.5), (3.0, 1.5)]);
         assert_eq!(p.skipped, 1);
         let v = t.points("step", "val").unwrap();
-        assert_eq!((v.points.len(), v.skipped), (0, 2));
+        assert_eq!((v.points, v.skipped), (vec![(2.0, 3.0)], 1));
     }
 
     #[test]
