@@ -98,7 +98,8 @@ fn show(mut a: ShowArgs, catalog: &Catalog) -> Result<ExitCode> {
     a.pipeline.take_target(&mut a.targets);
     let l = super::load_read_only(&a.pipeline, catalog)?;
     let nodes = chosen_nodes(&l, &a.targets, catalog)?;
-    let mut sources = vec![Source::Workspace];
+    let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
+    let mut sources = vec![Source::Workspace(lock)];
     for name in &a.experiments {
         crate::store::experiments::check_name(name)?;
         match l.store.read_experiment(name)? {
@@ -143,13 +144,14 @@ fn diff(a: DiffArgs, catalog: &Catalog) -> Result<ExitCode> {
             "run inside a git repository with a commit, or give one (HEAD~1, a tag, a hash)",
         ));
     }
-    let lock = crate::store::git::lock_at(&rev, &lock_path)?;
+    let old = crate::store::git::lock_at(&rev, &lock_path)?;
     let nodes = chosen_nodes(&l, &targets, catalog)?;
+    let today = crate::store::lock::LockFile::read(&lock_path)?;
     let sources = [
-        Source::Workspace,
+        Source::Workspace(today),
         Source::Revision {
             rev: rev.clone(),
-            lock,
+            lock: old,
         },
     ];
     let title = format!(

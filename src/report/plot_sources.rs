@@ -19,8 +19,9 @@ use crate::store::{OutputRecord, Store};
 
 /// Where the series are read from.
 pub enum Source {
-    /// The files in the workspace now.
-    Workspace,
+    /// The current lock file's outputs (from the cache; what `metrics show` reads), else the
+    /// files in the workspace (a node not run yet, or a cache without them).
+    Workspace(LockFile),
     /// A recorded experiment's outputs, from the cache.
     Experiment(Experiment),
     /// A git revision's committed lock file: its outputs from the cache, drawn dashed in the
@@ -31,7 +32,7 @@ pub enum Source {
 impl Source {
     fn prefix(&self) -> Option<&str> {
         match self {
-            Source::Workspace => None,
+            Source::Workspace(_) => None,
             Source::Experiment(e) => Some(&e.name),
             Source::Revision { rev, .. } => Some(rev),
         }
@@ -223,7 +224,14 @@ fn series_bytes(
     source: &Source,
 ) -> Result<Option<Vec<u8>>, PlotError> {
     let outputs: Vec<OutputRecord> = match source {
-        Source::Workspace => {
+        Source::Workspace(lock) => {
+            // An experiment run leaves its outputs in the workspace; the lock file's are
+            // today's results.
+            if let Some(entry) = lock.nodes.get(&node.name)
+                && let Ok(bytes) = cached_bytes(store, node, file, &entry.outs, "workspace")
+            {
+                return Ok(Some(bytes));
+            }
             return match std::fs::read(workspace.join(file)) {
                 Ok(bytes) => Ok(Some(bytes)),
                 Err(e) => Err(PlotError::Missing {
@@ -258,7 +266,25 @@ fn series_bytes(
             None => return Ok(None),
         },
     };
-    let at = source.prefix().unwrap_or("workspace");
+    cached_bytes(
+        store,
+        node,
+        file,
+        &outputs,
+        source.prefix().unwrap_or("workspace"),
+    )
+    .map(Some)
+}
+
+/// The bytes of `file` among `outputs` (a run record's or a lock entry's), from the cache,
+/// checked against their hash.
+fn cached_bytes(
+    store: &Store,
+    node: &Node,
+    file: &str,
+    outputs: &[OutputRecord],
+    at: &str,
+) -> Result<Vec<u8>, PlotError> {
     let decls: Vec<crate::kind::OutputDecl> = outputs
         .iter()
         .map(|o| crate::kind::OutputDecl {
@@ -312,7 +338,7 @@ fn series_bytes(
             "is damaged in this cache (its bytes do not match their hash)",
         ));
     }
-    Ok(Some(bytes))
+    Ok(bytes)
 }
 
 fn missing_output(at: &str, file: &str, node: &Node, why: &str) -> PlotError {

@@ -108,11 +108,29 @@ fn label_fn((lo, hi): (f64, f64), log: bool, ticks: &[f64]) -> impl Fn(f64) -> S
     let magnitude = lo.abs().max(hi.abs()).max(step);
     move |v: f64| {
         if log {
-            sci_label(v, span)
+            log_label(v, span)
         } else {
             linear_label(v, step, magnitude)
         }
     }
+}
+
+/// 10^v: plain digits between 0.001 and 100000 (`0.32`, `1.5`, `250`), else scientific
+/// notation ([`sci_label`]); significant digits from the axis span in decades.
+fn log_label(v: f64, span: f64) -> String {
+    let x = 10f64.powf(v);
+    if !(1e-3..1e5).contains(&x) {
+        return sci_label(v, span);
+    }
+    let significant = if span >= 2.5 {
+        1
+    } else if span >= 0.4 {
+        2
+    } else {
+        3
+    };
+    let decimals = (significant - 1 - x.log10().floor() as i32).max(0) as usize;
+    format!("{x:.decimals$}")
 }
 
 /// `v` with the digits that tell ticks `step` apart; scientific notation for very large or
@@ -284,6 +302,13 @@ pub fn write(dir: &Path, images: &[PlotImage], html: &str) -> std::io::Result<Ve
             .prefix(crate::store::tmp::PREFIX)
             .tempfile_in(dir)?;
         std::io::Write::write_all(&mut tmp, bytes)?;
+        // Readable like any file the user writes (temporary files start private).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         tmp.persist(&dest).map_err(|e| e.error)?;
         written.push(dest);
     }

@@ -231,3 +231,40 @@ fn nan_and_inf_plot_points_are_skipped_with_a_note() {
     );
     assert!(p.read("plots/loss.svg").contains("loss (log scale)"));
 }
+
+#[test]
+fn plots_show_on_the_example_overlays_its_experiments() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: python3 is not installed; the experiments example needs it");
+        return;
+    }
+    let p = Project::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exp");
+    for f in ["cegraph.yaml", "params.yaml", "train.py"] {
+        p.write(f, &std::fs::read_to_string(format!("{dir}/{f}")).unwrap());
+    }
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "train.lr=0.05"]).ok();
+    p.cegraph(&["plots", "show", "--exp", "exp-1"]).ok();
+    let svg = p.read("plots/loss.svg");
+    // The workspace line is the lock file's result, not the experiment's left in out/.
+    assert!(
+        svg.contains("\ntrain\n")
+            && svg.contains("exp-1: train")
+            && svg.contains("loss (log scale)"),
+        "{svg}"
+    );
+    // Two data lines (more than a legend stroke's two points), at different places: the
+    // workspace's is not the experiment's output that `run -S` left in out/train.
+    let data: std::collections::BTreeSet<&str> = svg
+        .split("points=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .filter(|points| points.split_whitespace().count() > 2)
+        .collect();
+    assert_eq!(data.len(), 2, "{svg}");
+}
