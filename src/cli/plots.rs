@@ -126,7 +126,7 @@ fn diff(a: DiffArgs, catalog: &Catalog) -> Result<ExitCode> {
     // The first argument is the revision unless it names a stage or node.
     let (rev, targets) = match a.args.split_first() {
         Some((first, rest))
-            if crate::graph::resolve_targets(&l.pipeline, &[first.clone()]).is_err() =>
+            if crate::graph::resolve_targets(&l.pipeline, std::slice::from_ref(first)).is_err() =>
         {
             if !crate::store::git::is_revision(dir, first) {
                 return Err(Error::usage(

@@ -99,93 +99,131 @@ pub fn gather(
     sources: &[Source],
     opts: &Options,
 ) -> Result<Gathered, PlotError> {
-    let mut out = Gathered::default();
-    // (x, y) → overlay index.
-    let mut by_axes: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut colour_of_node: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut next_colour = 0;
+    let mut g = Gatherer {
+        opts,
+        out: Gathered::default(),
+        by_axes: BTreeMap::new(),
+        colour_of_node: BTreeMap::new(),
+        next_colour: 0,
+    };
     for source in sources {
         for (node, decls) in nodes {
-            let colour = match source {
-                Source::Revision { .. } => *colour_of_node.entry(&node.name).or_insert_with(|| {
-                    next_colour += 1;
-                    next_colour - 1
-                }),
-                _ => {
-                    next_colour += 1;
-                    colour_of_node.entry(&node.name).or_insert(next_colour - 1);
-                    next_colour - 1
-                }
-            };
-            let label = match source.prefix() {
-                Some(p) => format!("{p}: {}", node.name),
-                None => node.name.clone(),
-            };
-            let mut found_y = Vec::new();
+            let mut tables = Vec::new();
             for decl in decls {
                 let Some(bytes) = series_bytes(store, workspace, node, &decl.file, source)? else {
-                    out.notes.push(format!(
-                        "{} has no node `{}`: not drawn",
-                        source.prefix().unwrap_or("the workspace"),
-                        node.name
-                    ));
                     break;
                 };
                 let shown = match source.prefix() {
                     Some(p) => format!("{p}:{}", decl.file),
                     None => decl.file.clone(),
                 };
-                let table = SeriesTable::parse(&shown, &bytes)?;
-                let x = opts.x.clone().unwrap_or_else(|| decl.x.clone());
-                table.check_columns([x.as_str()])?;
-                let ys: Vec<String> = if opts.y.is_empty() {
-                    table.check_columns(decl.y.iter().map(String::as_str))?;
-                    decl.y.clone()
-                } else {
-                    let has = |y: &String| table.columns.contains(y);
-                    opts.y.iter().filter(|y| has(y)).cloned().collect()
-                };
-                for y in ys {
-                    let points = table.points(&x, &y)?;
-                    if points.skipped > 0 {
-                        out.notes.push(format!(
-                            "{label}: {} point(s) of `{y}` with NaN or infinite values skipped",
-                            points.skipped
-                        ));
-                    }
-                    let index = *by_axes.entry((x.clone(), y.clone())).or_insert_with(|| {
-                        out.overlays.push(Overlay {
-                            name: String::new(),
-                            x: x.clone(),
-                            y: y.clone(),
-                            log_x: opts.log_x || decl.log_x,
-                            log_y: opts.log_y || decl.log_y,
-                            lines: Vec::new(),
-                        });
-                        out.overlays.len() - 1
-                    });
-                    out.overlays[index].lines.push(Line {
-                        label: label.clone(),
-                        points: points.points,
-                        dashed: matches!(source, Source::Revision { .. }),
-                        colour,
-                    });
-                    found_y.push(y);
+                tables.push((decl, SeriesTable::parse(&shown, &bytes)?));
+            }
+            if tables.is_empty() {
+                g.out.notes.push(format!(
+                    "{} has no node `{}`: not drawn",
+                    source.prefix().unwrap_or("the workspace"),
+                    node.name
+                ));
+                continue;
+            }
+            // A requested y must be in one of the node's files.
+            for y in &opts.y {
+                if !tables.iter().any(|(_, t)| t.columns.contains(y)) {
+                    tables[0].1.check_columns([y.as_str()])?;
                 }
-                if opts.y.is_empty() {
-                    continue;
-                }
-                // A requested y that none of the node's files has.
-                if let Some(missing) = opts.y.iter().find(|y| !found_y.contains(y))
-                    && decl == decls.last().expect("in the loop")
-                {
-                    table.check_columns([missing.as_str()])?;
-                }
+            }
+            let colour = g.colour(node, source);
+            for (decl, table) in &tables {
+                g.add(node, source, colour, decl, table)?;
             }
         }
     }
-    name_overlays(&mut out.overlays);
-    Ok(out)
+    name_overlays(&mut g.out.overlays);
+    Ok(g.out)
+}
+
+struct Gatherer<'a> {
+    opts: &'a Options,
+    out: Gathered,
+    /// (x, y) → overlay index.
+    by_axes: BTreeMap<(String, String), usize>,
+    colour_of_node: BTreeMap<String, usize>,
+    next_colour: usize,
+}
+
+impl Gatherer<'_> {
+    /// A new colour per line, except that a revision's line takes its node's colour.
+    fn colour(&mut self, node: &Node, source: &Source) -> usize {
+        let fresh = self.next_colour;
+        let known = self
+            .colour_of_node
+            .entry(node.name.clone())
+            .or_insert(fresh);
+        let colour = match source {
+            Source::Revision { .. } => *known,
+            _ => fresh,
+        };
+        if colour == fresh {
+            self.next_colour += 1;
+        }
+        colour
+    }
+
+    /// The lines of one series file of `node` at `source`.
+    fn add(
+        &mut self,
+        node: &Node,
+        source: &Source,
+        colour: usize,
+        decl: &PlotDecl,
+        table: &SeriesTable,
+    ) -> Result<(), PlotError> {
+        let label = match source.prefix() {
+            Some(p) => format!("{p}: {}", node.name),
+            None => node.name.clone(),
+        };
+        let x = self.opts.x.clone().unwrap_or_else(|| decl.x.clone());
+        table.check_columns([x.as_str()])?;
+        let ys: Vec<String> = if self.opts.y.is_empty() {
+            table.check_columns(decl.y.iter().map(String::as_str))?;
+            decl.y.clone()
+        } else {
+            let has = |y: &&String| table.columns.contains(y);
+            self.opts.y.iter().filter(has).cloned().collect()
+        };
+        for y in ys {
+            let points = table.points(&x, &y)?;
+            if points.skipped > 0 {
+                self.out.notes.push(format!(
+                    "{label}: {} point(s) of `{y}` with NaN or infinite values skipped",
+                    points.skipped
+                ));
+            }
+            let overlays = &mut self.out.overlays;
+            let index = *self
+                .by_axes
+                .entry((x.clone(), y.clone()))
+                .or_insert_with(|| {
+                    overlays.push(Overlay {
+                        name: String::new(),
+                        x: x.clone(),
+                        y: y.clone(),
+                        log_x: self.opts.log_x || decl.log_x,
+                        log_y: self.opts.log_y || decl.log_y,
+                        lines: Vec::new(),
+                    });
+                    overlays.len() - 1
+                });
+            overlays[index].lines.push(Line {
+                label: label.clone(),
+                points: points.points,
+                dashed: matches!(source, Source::Revision { .. }),
+                colour,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// `val_loss`, or `val_loss-vs-flops` when the same y is drawn against several x; only

@@ -137,7 +137,7 @@ fn log_label(v: f64, span: f64) -> String {
 /// very small numbers.
 fn linear_label(v: f64, step: f64, magnitude: f64) -> String {
     let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
-    if magnitude >= 1e6 || magnitude < 1e-3 {
+    if !(1e-3..1e6).contains(&magnitude) {
         let digits = (magnitude.log10().floor() - step.log10().floor()).clamp(0.0, 12.0) as usize;
         format!("{v:.digits$e}")
     } else {
