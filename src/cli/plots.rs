@@ -77,12 +77,15 @@ struct ChartArgs {
 }
 
 impl ChartArgs {
-    fn options(&self) -> Options {
+    /// `targets` as given: nodes that have not run are left out (with a note) unless a
+    /// target names one node exactly.
+    fn options(&self, p: &crate::spec::Pipeline, targets: &[String]) -> Options {
         Options {
             x: self.x.clone(),
             y: self.y.clone(),
             log_x: self.logx,
             log_y: self.logy,
+            skip_not_run: !targets.iter().any(|t| p.node_index(t).is_some()),
         }
     }
 }
@@ -108,7 +111,8 @@ fn show(mut a: ShowArgs, catalog: &Catalog) -> Result<ExitCode> {
         }
     }
     let title = format!("Plots of {}", l.pipeline.name);
-    draw(&l, &nodes, &sources, &a.chart, &title)
+    let options = a.chart.options(&l.pipeline, &a.targets);
+    draw(&l, &nodes, &sources, &a.chart, options, &title)
 }
 
 fn diff(a: DiffArgs, catalog: &Catalog) -> Result<ExitCode> {
@@ -158,7 +162,8 @@ fn diff(a: DiffArgs, catalog: &Catalog) -> Result<ExitCode> {
         "Plots of {}: {rev} (dashed) vs the workspace",
         l.pipeline.name
     );
-    draw(&l, &nodes, &sources, &a.chart, &title)
+    let options = a.chart.options(&l.pipeline, &targets);
+    draw(&l, &nodes, &sources, &a.chart, options, &title)
 }
 
 /// The target nodes with their plots; default: every node that has some.
@@ -214,11 +219,12 @@ fn draw(
     nodes: &[(&crate::spec::Node, Vec<PlotDecl>)],
     sources: &[Source],
     chart: &ChartArgs,
+    options: Options,
     title: &str,
 ) -> Result<ExitCode> {
     let workspace = &l.pipeline.workspace;
-    let gathered = plot_sources::gather(&l.store, workspace, nodes, sources, &chart.options())
-        .map_err(plot_error)?;
+    let gathered =
+        plot_sources::gather(&l.store, workspace, nodes, sources, &options).map_err(plot_error)?;
     let images = plots::render(&gathered.overlays).map_err(plot_error)?;
     let html = plots::html_page(title, &images, &gathered.notes);
     let dir = chart.out.clone().unwrap_or_else(|| workspace.join("plots"));

@@ -25,6 +25,10 @@ pub enum PlotError {
     Unreadable { file: String, message: String },
     #[error("{message}")]
     Missing { message: String, help: String },
+    /// A node's series file is not in the workspace (nor its result in the cache): the node
+    /// has not run.
+    #[error("{message}")]
+    NotRun { message: String, help: String },
     #[error("chart `{chart}`: {message}")]
     Render { chart: String, message: String },
 }
@@ -44,7 +48,7 @@ impl PlotError {
                 "write CSV/TSV with a header row, or JSON: a list of records or columns as lists"
                     .into()
             }
-            PlotError::Missing { help, .. } => help.clone(),
+            PlotError::Missing { help, .. } | PlotError::NotRun { help, .. } => help.clone(),
             PlotError::Render { .. } => "this is a bug in cegraph; please report it".into(),
         }
     }

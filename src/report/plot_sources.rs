@@ -48,6 +48,10 @@ pub struct Options {
     pub y: Vec<String>,
     pub log_x: bool,
     pub log_y: bool,
+    /// Leave out, with a note, nodes that have not run (the targets named stages, not
+    /// nodes): `plots show train_s2` while some of its seeds are still training. An error
+    /// when no node at all can be drawn.
+    pub skip_not_run: bool,
 }
 
 /// The overlays to draw and what the reader should know (points skipped, nodes missing).
@@ -106,18 +110,31 @@ pub fn gather(
         colour_of_node: BTreeMap::new(),
         next_colour: 0,
     };
+    let mut not_run = None;
     for source in sources {
         for (node, decls) in nodes {
             let mut tables = Vec::new();
+            let mut skipped = false;
             for decl in decls {
-                let Some(bytes) = series_bytes(store, workspace, node, &decl.file, source)? else {
-                    break;
+                let bytes = match series_bytes(store, workspace, node, &decl.file, source) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => break,
+                    Err(e @ PlotError::NotRun { .. }) if opts.skip_not_run => {
+                        g.out.notes.push(format!("{e}: not drawn"));
+                        not_run.get_or_insert(e);
+                        skipped = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 };
                 let shown = match source.prefix() {
                     Some(p) => format!("{p}:{}", decl.file),
                     None => decl.file.clone(),
                 };
                 tables.push((decl, SeriesTable::parse(&shown, &bytes)?));
+            }
+            if skipped {
+                continue;
             }
             if tables.is_empty() {
                 g.out.notes.push(format!(
@@ -138,6 +155,11 @@ pub fn gather(
                 g.add(node, source, colour, decl, table)?;
             }
         }
+    }
+    if let Some(e) = not_run
+        && g.out.overlays.is_empty()
+    {
+        return Err(e);
     }
     name_overlays(&mut g.out.overlays);
     Ok(g.out)
@@ -272,7 +294,7 @@ fn series_bytes(
             }
             return match std::fs::read(workspace.join(file)) {
                 Ok(bytes) => Ok(Some(bytes)),
-                Err(e) => Err(PlotError::Missing {
+                Err(e) => Err(PlotError::NotRun {
                     message: format!("`{file}` (a series of `{}`) cannot be read: {e}", node.name),
                     help: format!(
                         "run `cegraph run {}` (or `cegraph checkout`) to produce it",

@@ -176,6 +176,20 @@ fn plot_file_missing_is_refused_with_how_to_produce_it() {
     );
     let e = p.cegraph(&["plots", "show"]).code(2).stderr;
     assert!(e.contains("cegraph run t"), "{e}");
+    // A stage's nodes that have not run yet are left out with a note; a node named is not.
+    let p = Project::with_pipeline(PIPELINE);
+    p.cegraph(&["run", "t[seed=1]"]).ok();
+    let run = p.cegraph(&["plots", "show", "t"]).ok();
+    assert!(
+        run.stderr
+            .contains("a series of `t[seed=2]`) cannot be read")
+            && run.stderr.contains("not drawn"),
+        "{}",
+        run.stderr
+    );
+    assert!(!p.read("plots/loss.svg").contains("t[seed=2]"));
+    std::fs::remove_dir_all(p.join("plots")).unwrap();
+    refused(&p, &["plots", "show", "t[seed=2]"], "cannot be read");
 }
 
 #[test]
