@@ -282,3 +282,19 @@ fn plots_show_on_the_example_overlays_its_experiments() {
         .collect();
     assert_eq!(data.len(), 2, "{svg}");
 }
+
+#[test]
+fn plots_read_a_series_inside_an_output_directory_at_a_revision() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: mkdir -p out/d && printf 'step,loss\\n1,%s\\n2,1\\n' ${params.first} > out/d/loss.csv\n    params: {first: 3}\n    outs: [out/d]\n    plots:\n      - {file: out/d/loss.csv, x: step, y: loss}\n",
+    );
+    git(&p, &["init", "-q"]);
+    p.cegraph(&["run"]).ok();
+    git(&p, &["add", "cegraph.yaml", "cegraph.lock"]);
+    git(&p, &["commit", "-qm", "first 3"]);
+    p.edit("cegraph.yaml", "first: 3", "first: 5");
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["plots", "diff", "HEAD"]).ok();
+    let svg = p.read("plots/loss.svg");
+    assert!(svg.contains("HEAD: t") && svg.contains("\nt\n"), "{svg}");
+}
