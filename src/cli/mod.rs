@@ -22,6 +22,7 @@ mod list;
 mod log;
 mod metrics;
 mod params;
+mod plots;
 mod pull;
 mod push;
 mod remote;
@@ -137,6 +138,9 @@ enum Command {
     Metrics(metrics::Args),
     /// Params that changed between revisions (diff).
     Params(params::Args),
+    /// Overlay the loss curves (or any series) of nodes, experiments and revisions as PNG,
+    /// SVG and one HTML page (show, diff).
+    Plots(plots::Args),
     /// Print the JSON schema of pipeline files.
     Schema,
     /// Check the set-up: libtorch version, threads, CUDA, and what to fix.
@@ -185,6 +189,7 @@ pub fn main(catalog: Catalog) -> ExitCode {
         Command::Exp(a) => exp::run(a, &catalog),
         Command::Metrics(a) => metrics::run(a, &catalog),
         Command::Params(a) => params::run(a, &catalog),
+        Command::Plots(a) => plots::run(a, &catalog),
         Command::Schema => schema::run(),
         Command::Doctor => doctor::run(),
         Command::ExecNode(a) => return exec_node::run(a, &catalog),

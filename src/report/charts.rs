@@ -48,7 +48,7 @@ pub struct Chart {
     pub svg: String,
 }
 
-fn ensure_font() -> Result<(), ReportError> {
+pub(super) fn ensure_font() -> Result<(), ReportError> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -113,7 +113,7 @@ pub(super) trait Plot {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
 }
 
-fn render_plot<P: Plot>(name: &'static str, plot: &P) -> Result<(Vec<u8>, String), ReportError> {
+pub(super) fn render_plot<P: Plot>(name: &str, plot: &P) -> Result<(Vec<u8>, String), ReportError> {
     let chart_err = |message: String| ReportError::Chart {
         chart: name.into(),
         message,

@@ -10,6 +10,7 @@ pub mod model;
 pub mod overrides;
 pub mod params_file;
 mod paths;
+pub mod plots;
 pub mod remotes;
 pub mod shell;
 pub mod yaml;
@@ -66,6 +67,9 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_params: Vec<params_file::FileParams>,
     pub resources: Resources,
+    /// Series for `cegraph plots` (`plots:`); not part of the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plots: Vec<plots::PlotDecl>,
     /// Where the stage is defined, for error messages.
     pub line_col: (u64, u64),
     /// Where each of `outs` (then each plain dep) is written in the file, for error messages;
@@ -602,6 +606,7 @@ impl Resolver<'_> {
             }
             None => None,
         };
+        let plots = self.resolve_plots(&stage.plots, &scope, &out_dir, &outs)?;
         let node = Node {
             name,
             stage: stage_name.to_string(),
@@ -619,6 +624,7 @@ impl Resolver<'_> {
                 Some(r) => self.checked_resources(r.value(), r.line_col())?,
                 None => Resources::default(),
             },
+            plots,
             line_col: at,
             outs_at,
             deps_at: Vec::new(),

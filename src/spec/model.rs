@@ -154,6 +154,37 @@ pub struct StageSpec {
     /// What one node needs to run; the scheduler never oversubscribes.
     #[serde(default)]
     pub resources: Option<At<Resources>>,
+    /// Series for `cegraph plots show`: `[{file: loss.csv, x: step, y: [val_loss]}]`. The file
+    /// is one of `outs` (or inside one): CSV/TSV with a header row, or JSON (a list of
+    /// records, or columns as lists). Not part of the key.
+    #[serde(default)]
+    pub plots: Vec<At<PlotSpec>>,
+}
+
+/// One entry of `plots`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// The series file: one of the stage's `outs`, or a file inside an output directory.
+    pub file: At<String>,
+    /// The x column (`--x` picks another).
+    pub x: At<String>,
+    /// The y column, or several: one chart each.
+    pub y: At<PlotColumns>,
+    /// Draw x on a log scale.
+    #[serde(default)]
+    pub log_x: bool,
+    /// Draw y on a log scale.
+    #[serde(default)]
+    pub log_y: bool,
+}
+
+/// One column name or a list of them.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PlotColumns {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// One entry of `params_files`.

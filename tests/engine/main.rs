@@ -14,6 +14,7 @@ mod injection;
 mod integrity;
 mod keys;
 mod orphans;
+mod plots;
 mod project;
 mod remote;
 mod remote_endpoints;
