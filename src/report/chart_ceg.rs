@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::chart_axes::{log10_bounds, ratio_label, sci_label};
-use super::charts::{DrawResult, FONT, Plot, WIDTH, draw_legend, err, message, variant_colour};
+use super::chart_kit::{DrawResult, FONT, Plot, WIDTH, draw_legend, err, message, variant_colour};
 use crate::analysis::{CegTable, Estimator};
 
 struct CegPoint {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ReportError;
-use crate::analysis::CegTable;
+use crate::analysis::{CegTable, Curve, Estimator};
 
 /// One curve the analysis used, and the node that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,4 +65,20 @@ impl CegDocument {
             .filter(|s| s.variant == variant && s.scale == scale)
             .collect()
     }
+}
+
+/// Everything a report is made from.
+pub struct ReportData<'a> {
+    pub title: &'a str,
+    /// The node that wrote ceg.json.
+    pub fit_node: &'a str,
+    pub document: &'a CegDocument,
+    /// Curves for the loss chart (may be empty), with their sources.
+    pub curves: &'a [(CurveSource, Curve)],
+    /// The estimator the verdict is read from.
+    pub headline: Estimator,
+    /// Show the paper's published numbers.
+    pub paper_reference: bool,
+    /// Problems met while gathering the inputs, shown under "Notes".
+    pub notes: &'a [String],
 }

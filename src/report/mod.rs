@@ -8,6 +8,7 @@
 
 mod chart_axes;
 mod chart_ceg;
+mod chart_kit;
 pub mod charts;
 pub mod document;
 mod markup;
@@ -20,9 +21,9 @@ mod sections;
 mod tables;
 mod verdicts;
 
-pub use document::{CegDocument, CurveSource};
+pub use document::{CegDocument, CurveSource, ReportData};
 pub use markup::anchor;
-pub use render::{Rendered, ReportData, Verdict, render};
+pub use render::{Rendered, Verdict, render};
 
 /// A report that cannot be produced.
 #[derive(Debug, thiserror::Error)]

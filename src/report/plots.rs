@@ -13,7 +13,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::chart_axes::{log10_bounds, sci_label};
-use super::charts::{DrawResult, FONT, Plot, WIDTH, draw_legend, err, variant_colour};
+use super::chart_kit::{DrawResult, FONT, Plot, WIDTH, draw_legend, err, variant_colour};
 use super::markup::esc;
 use super::plot_data::PlotError;
 
@@ -183,7 +183,7 @@ impl Plot for OverlayPlot<'_> {
             axis_range(all().map(|p| p.0), false),
             axis_range(all().map(|p| p.1), false),
         ) else {
-            return super::charts::message(root, "No point to draw: every value is missing.");
+            return super::chart_kit::message(root, "No point to draw: every value is missing.");
         };
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{} vs {}", o.y, o.x), (FONT, 20))
@@ -242,8 +242,8 @@ pub fn render(overlays: &[Overlay]) -> Result<Vec<PlotImage>, PlotError> {
                 chart: o.name.clone(),
                 message,
             };
-            super::charts::ensure_font().map_err(|e| render_err(e.to_string()))?;
-            let (png, svg) = super::charts::render_plot(&o.name, &OverlayPlot(o))
+            super::chart_kit::ensure_font().map_err(|e| render_err(e.to_string()))?;
+            let (png, svg) = super::chart_kit::render_plot(&o.name, &OverlayPlot(o))
                 .map_err(|e| render_err(e.to_string()))?;
             Ok(PlotImage {
                 name: o.name.clone(),

@@ -9,29 +9,13 @@
 
 use super::ReportError;
 use super::charts::{Chart, render_charts};
-use super::document::{CegDocument, CurveSource};
+use super::document::ReportData;
 use super::markup::{Block, html, markdown};
 use super::sections::build;
 use super::tables::estimators_present;
 pub use super::verdicts::Verdict;
 use super::verdicts::verdicts;
-use crate::analysis::{Curve, Estimator};
-
-/// Everything a report is made from.
-pub struct ReportData<'a> {
-    pub title: &'a str,
-    /// The node that wrote ceg.json.
-    pub fit_node: &'a str,
-    pub document: &'a CegDocument,
-    /// Curves for the loss chart (may be empty), with their sources.
-    pub curves: &'a [(CurveSource, Curve)],
-    /// The estimator the verdict is read from.
-    pub headline: Estimator,
-    /// Show the paper's published numbers.
-    pub paper_reference: bool,
-    /// Problems met while gathering the inputs, shown under "Notes".
-    pub notes: &'a [String],
-}
+use crate::analysis::Curve;
 
 /// The report's files.
 pub struct Rendered {

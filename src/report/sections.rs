@@ -4,10 +4,9 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::document::CegDocument;
+use super::document::{CegDocument, ReportData};
 use super::markup::{Block, anchor, ceg, flops, heading, interval_text};
 use super::paper::PUBLISHED_BEST_LOSS;
-use super::render::ReportData;
 use super::tables::{
     combined_table, dependence_table, final_loss_table, main_table, nodes_text, paper_tables,
     row_status,
