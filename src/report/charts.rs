@@ -20,7 +20,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::ReportError;
-use super::chart_axes::{log10_bounds, sci_label};
+use super::chart_axes::{finite_bounds, log10_bounds, sci_label};
 use super::chart_ceg::CegPlot;
 pub use super::chart_kit::variant_colour_hex;
 use super::chart_kit::{
@@ -47,14 +47,7 @@ pub struct Chart {
 }
 
 fn padded_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if !(lo.is_finite() && hi.is_finite()) {
-        return None;
-    }
+    let (lo, hi) = finite_bounds(values)?;
     let pad = ((hi - lo) * 0.05).max(0.02);
     Some((lo - pad, hi + pad))
 }

@@ -12,7 +12,7 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::chart_axes::{log10_bounds, sci_label};
+use super::chart_axes::{finite_bounds, log10_bounds, sci_label};
 use super::chart_kit::{DrawResult, FONT, Plot, WIDTH, draw_legend, err, variant_colour};
 use super::markup::esc;
 use super::plot_data::PlotError;
@@ -60,14 +60,7 @@ pub fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> Option<(f64, 
     if log {
         return log10_bounds(values, 1.05, 0.3);
     }
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if !(lo.is_finite() && hi.is_finite()) {
-        return None;
-    }
+    let (lo, hi) = finite_bounds(values)?;
     let span = hi - lo;
     let pad = if span > hi.abs().max(lo.abs()) * 1e-9 {
         span * 0.05
