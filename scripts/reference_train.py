@@ -25,6 +25,9 @@ Hyper-parameters: cegraph's train-stage defaults, or --record a cegraph train no
 record.json (its `model` and `train` sections: the identical configuration), then any flag
 given explicitly. Prints one line:
   reference val_loss=… val_se=… steps=… tokens_per_s=… train_s=… device=… precision=…
+With --score cegraph's model.safetensors it trains nothing: it loads cegraph's weights into the
+mirror and scores them (`mirror val_loss=…`), which must give cegraph's own val_loss — the
+check that the mirror and its scoring are cegraph's (measured on the CPU: equal to 6 digits).
 """
 
 import argparse
