@@ -34,10 +34,10 @@
 #    (each its own RNG), so the agreement is statistical. Both configs see 614k tokens (3.4
 #    passes over the 180k-token training split), 600 steps, lr 3e-3: GPU 4 layers, 4 heads,
 #    width 128, context 128, batch 8; --cpu 2 layers, 2 heads, width 64, context 64, batch 16,
-#    1 thread (77 s on a busy 2-core machine). Why 0.05: on the --cpu config, seeds 1-5 of each, one cegraph run
-#    minus one PyTorch run has an SD of 0.015 (baseline) and 0.010 (combined) nats, the
-#    largest of the 25 cross pairs 0.025, the mean difference 0.003 and 0.001: 0.05 is more
-#    than 3 SD. At 300 steps the combined model is still in its steep descent and that SD is
+#    1 thread (77 s on a busy 2-core machine). Why 0.05: on the --cpu config, seeds 1-5 of
+#    each, one cegraph run minus one PyTorch run has an SD of 0.015 (baseline) and 0.010
+#    (combined) nats, the largest of the 25 cross pairs 0.025, the mean difference 0.003 and
+#    0.001: 0.05 is more than 3 SD. At 300 steps the combined model is still in its steep descent and that SD is
 #    0.023 (largest pair 0.056), hence 600. The GPU config's spread is not measured yet.
 # 7. Throughput (scripts/bench-train.sh): cegraph's trainer vs PyTorch eager and torch.compile
 #    on the same model in bf16, alternating; tokens/s, ratios, and MFU against the bf16
