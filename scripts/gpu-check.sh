@@ -23,7 +23,23 @@
 #    timed, then `cegraph verify`.
 # 5. Precision: one train node per precision (fp32, bf16, fp16) on the smoke corpus; bf16 and
 #    fp16 must end within PRECISION_TOL (0.1 nats) of fp32's validation loss.
-# 6. Throughput (scripts/bench-train.sh): cegraph's trainer vs PyTorch eager and torch.compile
+# 6. Loss against PyTorch: one bf16 `train` node per variant (LOSS_VARIANTS, baseline and
+#    combined) on the smoke corpus's tokens, and scripts/reference_train.py — a plain PyTorch
+#    loop of the same model (scripts/bench_train.py's mirror) with the identical config (read
+#    from the node's record.json): same lr schedule, AdamW, clip, batch, context, bf16
+#    autocast, scored on the whole validation split as cegraph scores it. First the mirror
+#    scores cegraph's own checkpoint: it must reproduce cegraph's val_loss within MIRROR_TOL
+#    (0.01; measured on the CPU: equal to 6 digits), so both loops train the same model. Then
+#    the final val losses must agree within LOSS_TOL (0.05 nats): init and data order differ
+#    (each its own RNG), so the agreement is statistical. Both configs see 614k tokens (3.4
+#    passes over the 180k-token training split), 600 steps, lr 3e-3: GPU 4 layers, 4 heads,
+#    width 128, context 128, batch 8; --cpu 2 layers, 2 heads, width 64, context 64, batch 16,
+#    1 thread (77 s on a busy 2-core machine). Why 0.05: on the --cpu config, seeds 1-5 of
+#    each, one cegraph run minus one PyTorch run has an SD of 0.015 (baseline) and 0.010
+#    (combined) nats, the largest of the 25 cross pairs 0.025, the mean difference 0.003 and
+#    0.001: 0.05 is more than 3 SD. At 300 steps the combined model is still in its steep descent and that SD is
+#    0.023 (largest pair 0.056), hence 600. The GPU config's spread is not measured yet.
+# 7. Throughput (scripts/bench-train.sh): cegraph's trainer vs PyTorch eager and torch.compile
 #    on the same model in bf16, alternating; tokens/s, ratios, and MFU against the bf16
 #    matmul peak measured here. GPU: the paper's compact configuration (6 layers, 6 heads,
 #    width 384, context 512, batch 64, GPT-2 vocab padded to 50304), baseline, flash and
@@ -31,6 +47,8 @@
 #
 #   PYTHON=python with torch 2.11   CEGRAPH_BIN_DIR=dir   ROUNDS (2)   MODES ("eager compile")
 #   VARIANTS ("baseline flash combined")   KEEP=1 keeps the scratch workspace
+#   LOSS_TOL (0.05)   MIRROR_TOL (0.01)   LOSS_VARIANTS ("baseline combined")   LOSS_SEED (1)
+#   LOSS_STEPS (600)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 device=cuda
@@ -137,7 +155,82 @@ for p, r in rec.items():
 sys.exit(0 if ok else 1)
 PY
 
-step "6. throughput (bf16)"
+step "6. loss: cegraph bf16 vs a plain PyTorch loop on the same data ($device)"
+loss_steps="${LOSS_STEPS:-600}"
+if [ "$device" = cuda ]; then
+  layers=4 heads=4 width=128 block=128 batch=8 res="{cpus: 1, gpus: 1}"
+else
+  layers=2 heads=2 width=64 block=64 batch=16 res="{cpus: 1}"
+fi
+variants=$(echo ${LOSS_VARIANTS:-baseline combined} | sed 's/ /, /g')
+cat > "$ws/loss.yaml" <<YAML
+name: loss
+stages:
+  corpus:
+    kind: source
+    params: {builtin: grammar, size: 200000, seed: 0}
+  tokens:
+    kind: tokenize
+    deps: [corpus]
+    params: {tokenizer: char}
+  lossck:
+    kind: train
+    deps: [tokens]
+    matrix: {innovations: [$variants]}
+    params:
+      innovations: "\${innovations}"
+      seed: ${LOSS_SEED:-1}
+      precision: bf16
+      n_layer: $layers
+      n_head: $heads
+      n_embd: $width
+      block_size: $block
+      batch_size: $batch
+      max_iters: $loss_steps
+      lr: 0.003
+      eval_every: $loss_steps
+      eval_iters: 4
+      device: $device
+    resources: $res
+YAML
+# -j 1: one node at a time, so the tokens/s printed are each run's own.
+(cd "$ws" && "$bin/cegraph" run loss.yaml -j 1) > "$ws/loss.log" 2>&1 || { tail -30 "$ws/loss.log"; fail "loss run"; }
+grep '^ran' "$ws/loss.log" || true
+(cd "$ws" && "$bin/cegraph" metrics show loss.yaml --json) > "$ws/loss-metrics.json" 2>/dev/null || echo '[]' > "$ws/loss-metrics.json"
+for variant in ${LOSS_VARIANTS:-baseline combined}; do
+  node="$ws/out/lossck/innovations=$variant"
+  [ -f "$node/record.json" ] || fail "no $node/record.json"
+  mirror=$("$py" -W ignore "$repo/scripts/reference_train.py" --tokens "$ws/out/tokens" --record "$node/record.json" \
+    --score "$node/model.safetensors") || fail "the mirror could not score cegraph's $variant checkpoint"
+  r0=$(date +%s.%N)
+  ref=$("$py" -W ignore "$repo/scripts/reference_train.py" --tokens "$ws/out/tokens" --record "$node/record.json") \
+    || fail "reference training, $variant"
+  r1=$(date +%s.%N)
+  echo "$ref"
+  "$py" - "$node/record.json" "$ws/loss-metrics.json" "$variant" "$mirror" "$ref" "$(awk -v a="$r0" -v b="$r1" 'BEGIN{print b-a}')" \
+    "${LOSS_TOL:-0.05}" "${MIRROR_TOL:-0.01}" <<'PY' || fail "cegraph's bf16 loss ($variant) does not match PyTorch's"
+import json, sys
+rec_path, metrics_path, variant, mirror, ref, ref_wall, tol, mtol = sys.argv[1:]
+tol, mtol = float(tol), float(mtol)
+rec = json.load(open(rec_path))
+fields = lambda line: dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+m, r = fields(mirror), fields(ref)
+cg, se = rec["final"]["val_loss"], rec["final"]["val_se"]
+node = f"lossck[innovations={variant}]"
+tps = {row["metric"]: row["value"] for row in json.load(open(metrics_path)) if row.get("node") == node}
+cg_tps = tps.get("tokens_per_s")
+mirror_ok = abs(float(m["val_loss"]) - cg) <= mtol
+loss_ok = abs(float(r["val_loss"]) - cg) <= tol
+print(f"{variant}: mirror scores cegraph's weights {float(m['val_loss']):.4f} vs cegraph's {cg:.4f} (|diff| {abs(float(m['val_loss']) - cg):.4f} <= {mtol}: {mirror_ok})")
+print(f"{variant}: val_loss at step {rec['final']['step']}: cegraph {cg:.4f} ± {se:.4f}, PyTorch {float(r['val_loss']):.4f} ± {float(r['val_se']):.4f}, "
+      f"|diff| {abs(float(r['val_loss']) - cg):.4f} <= {tol}: {loss_ok}; bf16 on {rec['device']}, {rec['train']['threads']} thread(s)")
+print(f"{variant}: tokens/s (training only): cegraph {float(cg_tps):.0f}, PyTorch eager {float(r['tokens_per_s']):.0f}; PyTorch wall {float(ref_wall):.1f} s" if cg_tps is not None else
+      f"{variant}: tokens/s: PyTorch eager {float(r['tokens_per_s']):.0f} (cegraph's not in the metrics)")
+sys.exit(0 if mirror_ok and loss_ok else 1)
+PY
+done
+
+step "7. throughput (bf16)"
 if [ "$device" = cuda ]; then
   export SIZES=6x384 BENCH_HEADS_FIXED=6 BENCH_BLOCK=512 BENCH_BATCH=64 BENCH_VOCAB=50304
   export BENCH_STEPS="${BENCH_STEPS:-50}" BENCH_WARMUP="${BENCH_WARMUP:-10}" BENCH_THREADS="${BENCH_THREADS:-4}"
