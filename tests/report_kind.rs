@@ -473,3 +473,48 @@ fn flash_at_interpolation_noise_is_not_called_worse_in_the_report() {
             .contains("[1.000, 1.000] no measurable difference")
     );
 }
+
+/// The report printed losses without saying how precisely the validation set measures them.
+#[test]
+fn report_shows_each_final_loss_with_its_evaluation_standard_error() {
+    use cegraph::analysis::paper::reference_law;
+    use cegraph::analysis::synthetic::{SyntheticSpec, synthetic_curve};
+    use cegraph::analysis::{AnalysisOptions, Estimator, analyse};
+    use cegraph::report::{CegDocument, ReportData, render};
+
+    let mut curves = Vec::new();
+    for seed in 1..=3 {
+        for (variant, multiplier) in [("baseline", 1.0), ("rope", 1.5)] {
+            let spec = SyntheticSpec {
+                eval_se: 0.0042,
+                run_efficiency_sd: 0.01,
+                ..SyntheticSpec::clean(reference_law(), multiplier)
+            };
+            curves.push(synthetic_curve(variant, "s1", seed, &spec));
+        }
+    }
+    let table = analyse(&curves, &AnalysisOptions::default()).unwrap();
+    let rope = table
+        .final_losses
+        .iter()
+        .find(|f| f.variant == "rope")
+        .unwrap();
+    let document = CegDocument {
+        table: table.clone(),
+        inputs: Vec::new(),
+    };
+    let rendered = render(&ReportData {
+        title: "losses",
+        fit_node: "fit",
+        document: &document,
+        curves: &[],
+        headline: Estimator::Crossing,
+        paper_reference: false,
+        notes: &[],
+    })
+    .unwrap();
+    assert!(rendered.markdown.contains("## Final validation losses"));
+    let cell = format!("{:.4} ± 0.0042 (seed SD", rope.mean);
+    assert!(rendered.markdown.contains(&cell), "{cell} not in the report");
+    assert!(rendered.html.contains(&cell));
+}
