@@ -85,7 +85,8 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
     if let Some(m) = &req.node.metrics {
-        metrics.extend(super::metrics::read(&req.pipeline.workspace.join(m)).map_err(&fail)?);
+        let path = req.pipeline.workspace.join(m);
+        metrics.extend(super::metrics::read(&path, &req.node.metrics_columns).map_err(&fail)?);
     }
     let rec = RunRecord {
         format: RECORD_FORMAT,

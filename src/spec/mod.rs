@@ -62,6 +62,9 @@ pub struct Node {
     pub outs: Vec<OutputDecl>,
     pub out_dir: String,
     pub metrics: Option<String>,
+    /// `metrics: {file, columns}`: the metrics kept from the file (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics_columns: Vec<String>,
     /// Params read per key from files (`params_files:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_params: Vec<params_file::FileParams>,
@@ -588,9 +591,14 @@ impl Resolver<'_> {
         for d in &stage.deps {
             deps.push((self.interpolate_str(d, &scope)?, d.line_col()));
         }
-        let metrics = match &stage.metrics {
+        let (metrics, metrics_columns) = match &stage.metrics {
             Some(m) => {
-                let p = self.interpolate_out(m, &scope, &out_dir)?;
+                let file = At(serde_saphyr::Spanned {
+                    value: m.value().file().to_string(),
+                    referenced: m.0.referenced,
+                    defined: m.0.defined,
+                });
+                let p = self.interpolate_out(&file, &scope, &out_dir)?;
                 if !outs.iter().any(|o| o.path == p) {
                     return self.err(
                         m.line_col(),
@@ -598,9 +606,9 @@ impl Resolver<'_> {
                         Some("list it under `outs` too"),
                     );
                 }
-                Some(p)
+                (Some(p), self.checked_metrics_columns(m)?)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
         let node = Node {
             name,
@@ -614,6 +622,7 @@ impl Resolver<'_> {
             outs,
             out_dir,
             metrics,
+            metrics_columns,
             file_params,
             resources: match &stage.resources {
                 Some(r) => self.checked_resources(r.value(), r.line_col())?,
@@ -625,6 +634,33 @@ impl Resolver<'_> {
             upstream_at: Vec::new(),
         };
         Ok((node, deps))
+    }
+
+    /// `columns:` of `metrics:` names at least one metric, each once.
+    fn checked_metrics_columns(&self, m: &At<model::MetricsSpec>) -> Result<Vec<String>> {
+        let columns = m.value().columns();
+        if let model::MetricsSpec::Columns(_) = m.value()
+            && columns.is_empty()
+        {
+            return self.err(
+                m.line_col(),
+                "`columns:` of `metrics:` is empty",
+                Some(
+                    "name the metrics to keep, e.g. `columns: [loss, acc]`, or give the file alone",
+                ),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in columns {
+            if c.trim().is_empty() || !seen.insert(c.as_str()) {
+                return self.err(
+                    m.line_col(),
+                    format!("metrics column `{c}` is empty or listed twice"),
+                    Some("name each metric once, e.g. `columns: [loss, acc]`"),
+                );
+            }
+        }
+        Ok(columns.to_vec())
     }
 
     fn checked_resources(&self, r: &Resources, at: (u64, u64)) -> Result<Resources> {
