@@ -36,6 +36,9 @@ enum Sub {
         /// `--filter experiment=fast` (repeatable: all must hold).
         #[arg(long, value_name = "COLUMN=VALUE")]
         filter: Vec<String>,
+        /// Only the param and metric columns whose value differs between the rows shown.
+        #[arg(long)]
+        only_changed: bool,
     },
     /// The recorded experiments: name, when, git commit (`*`: uncommitted changes), overrides.
     List {
@@ -70,11 +73,13 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
             sort_by,
             desc,
             filter,
+            only_changed,
         } => {
             let rows = Rows {
                 sort_by,
                 desc,
                 filter,
+                only_changed,
             };
             show(&pipeline, format, &rows, catalog)
         }
@@ -218,6 +223,7 @@ struct Rows {
     sort_by: Option<String>,
     desc: bool,
     filter: Vec<String>,
+    only_changed: bool,
 }
 
 impl Rows {
@@ -234,6 +240,10 @@ impl Rows {
         if let Some(col) = &self.sort_by {
             t.sort_by(col, self.desc)?;
         }
+        if self.only_changed {
+            // `experiment` and `node` name the row: always kept.
+            t.drop_constant_columns(2);
+        }
         Ok(())
     }
 }
@@ -248,7 +258,7 @@ fn show(
     let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
     let mut sets: Vec<(String, Values)> = vec![(
         "workspace".into(),
-        compare::from_lock(&l.store, &lock, "workspace"),
+        compare::from_lock(&l, &lock, "workspace", compare::RemoteChoice::default()),
     )];
     for e in experiments(&l) {
         let values = e

@@ -52,6 +52,23 @@ impl Table {
         Ok(())
     }
 
+    /// Drop the columns from `first` on whose cells all read the same (`--only-changed`).
+    pub fn drop_constant_columns(&mut self, first: usize) {
+        let keep: Vec<bool> = (0..self.headers.len())
+            .map(|i| {
+                i < first
+                    || self
+                        .rows
+                        .windows(2)
+                        .any(|w| cell_text(&w[0][i]) != cell_text(&w[1][i]))
+            })
+            .collect();
+        retain_masked(&mut self.headers, &keep);
+        for r in &mut self.rows {
+            retain_masked(r, &keep);
+        }
+    }
+
     /// Sort by a column: numbers by value, then text; empty cells and NaN last.
     pub fn sort_by(&mut self, column: &str, descending: bool) -> crate::error::Result<()> {
         let i = self.column(column)?;
@@ -245,6 +262,15 @@ pub fn as_f64(v: &Value) -> Option<f64> {
         },
         _ => None,
     }
+}
+
+/// Keep the items whose `keep` entry is true.
+fn retain_masked<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    items.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
 }
 
 fn chars(s: &str) -> usize {
