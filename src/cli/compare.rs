@@ -163,10 +163,12 @@ impl Change {
         Some(new - old)
     }
 
-    /// `(new - old) / |old|`; `None` when `old` is zero or either is not a number.
+    /// `(new - old) / |old|`; `None` when `old` is zero or either is not a number, or the
+    /// ratio is undefined (from an infinite or NaN `old`).
     pub fn relative(&self) -> Option<f64> {
         let old = super::table::as_f64(self.old.as_ref()?)?;
-        (old != 0.0).then(|| self.absolute().map(|d| d / old.abs()))?
+        let r = (old != 0.0).then(|| self.absolute().map(|d| d / old.abs()))??;
+        (!r.is_nan()).then_some(r)
     }
 }
 

@@ -319,7 +319,14 @@ pub fn exp_table(sets: &[(String, Values)]) -> Table {
         .map(|(k, _)| k.as_str())
         .collect();
     let mut headers = vec!["experiment".to_string(), "node".to_string()];
-    headers.extend(params.iter().map(|p| p.to_string()));
+    // A param named like a metric (`loss` as both) is told apart, so --sort-by is not ambiguous.
+    headers.extend(params.iter().map(|p| {
+        if metrics.contains(p) {
+            format!("param:{p}")
+        } else {
+            p.to_string()
+        }
+    }));
     headers.extend(metrics.iter().map(|m| m.to_string()));
     let mut t = Table::new(headers);
     for (label, values) in sets {

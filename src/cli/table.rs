@@ -133,13 +133,25 @@ impl Table {
             shown -= 1;
         }
         let cut_columns = shown < widths.len();
+        // A column reads right-aligned when all its cells are numbers (an experiment named
+        // `inf` does not make its column numeric).
+        let numeric: Vec<bool> = (0..widths.len())
+            .map(|i| {
+                let mut cells = cells
+                    .iter()
+                    .map(|r| r[i].as_str())
+                    .filter(|c| !c.is_empty());
+                cells.clone().next().is_some() && cells.all(looks_numeric)
+            })
+            .collect();
         let mut out = String::new();
         let header: Vec<String> = self.headers.clone();
-        for row in std::iter::once(&header).chain(cells.iter()) {
+        for (n, row) in std::iter::once(&header).chain(cells.iter()).enumerate() {
+            // Headers stay left-aligned.
             let mut parts: Vec<String> = row[..shown]
                 .iter()
-                .zip(&widths)
-                .map(|(c, &w)| pad(&cut(c, w), w, looks_numeric(c)))
+                .zip(widths.iter().zip(&numeric))
+                .map(|(c, (&w, &right))| pad(&cut(c, w), w, right && n > 0))
                 .collect();
             if cut_columns {
                 parts.push("…".into());
@@ -299,6 +311,7 @@ fn pad(s: &str, w: usize, right: bool) -> String {
 fn looks_numeric(s: &str) -> bool {
     !s.is_empty()
         && (s.parse::<f64>().is_ok()
+            || crate::exec::metrics::non_finite(s).is_some()
             || s.strip_suffix('%')
                 .is_some_and(|p| p.parse::<f64>().is_ok()))
 }

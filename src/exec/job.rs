@@ -86,7 +86,8 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     let mut metrics = metrics;
     if let Some(m) = &req.node.metrics {
         let path = req.pipeline.workspace.join(m);
-        metrics.extend(super::metrics::read(&path, &req.node.metrics_columns).map_err(&fail)?);
+        let read = super::metrics::read_as(&path, m, &req.node.metrics_columns);
+        metrics.extend(read.map_err(&fail)?);
     }
     let rec = RunRecord {
         format: RECORD_FORMAT,

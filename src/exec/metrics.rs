@@ -16,7 +16,15 @@ use serde_json::Value;
 /// Read a metrics file (all its metrics when `columns` is empty); the error is one line that
 /// names the file, what is wrong and how to fix it.
 pub fn read(path: &Path, columns: &[String]) -> Result<BTreeMap<String, Value>, String> {
-    let shown = path.display();
+    read_as(path, &path.display().to_string(), columns)
+}
+
+/// [`read`], naming the file `shown` (as the pipeline writes it) in errors.
+pub fn read_as(
+    path: &Path,
+    shown: &str,
+    columns: &[String],
+) -> Result<BTreeMap<String, Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "metrics file {shown} could not be read ({e}): the command must write it before it exits"
