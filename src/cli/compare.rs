@@ -28,6 +28,15 @@ pub struct RemoteChoice<'a> {
     pub name: Option<&'a str>,
 }
 
+impl<'a> RemoteChoice<'a> {
+    /// `$CEGRAPH_REMOTE` (read by the caller into `var`), else the pipeline's default.
+    pub fn from_env(var: &'a Option<String>) -> Self {
+        RemoteChoice {
+            name: var.as_deref(),
+        }
+    }
+}
+
 /// The values of every node a lock file names, from the run records in the cache; records the
 /// cache lacks are fetched from the remote (and kept in the cache). Nodes whose record is
 /// nowhere are named in a warning and read as empty.

@@ -256,9 +256,15 @@ fn show(
 ) -> Result<ExitCode> {
     let l = super::load_read_only(args, catalog)?;
     let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
+    let remote = std::env::var("CEGRAPH_REMOTE").ok();
     let mut sets: Vec<(String, Values)> = vec![(
         "workspace".into(),
-        compare::from_lock(&l, &lock, "workspace", compare::RemoteChoice::default()),
+        compare::from_lock(
+            &l,
+            &lock,
+            "workspace",
+            compare::RemoteChoice::from_env(&remote),
+        ),
     )];
     for e in experiments(&l) {
         let values = e

@@ -88,10 +88,12 @@ fn show(
     let mut lock = lock;
     lock.nodes.retain(|name, _| shown.contains(name.as_str()));
     let remote = std::env::var("CEGRAPH_REMOTE").ok();
-    let choice = compare::RemoteChoice {
-        name: remote.as_deref(),
-    };
-    let values = compare::from_lock(&l, &lock, "workspace", choice);
+    let values = compare::from_lock(
+        &l,
+        &lock,
+        "workspace",
+        compare::RemoteChoice::from_env(&remote),
+    );
     let t = show_table(&values);
     if t.rows.is_empty() && !(format.json || format.csv) {
         let hint = if all || !targets.is_empty() {

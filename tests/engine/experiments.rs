@@ -639,3 +639,78 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn params_file_that_is_not_valid_yaml_or_toml_is_located() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo ${params.train.lr} > out.txt\n    params_files: [{file: params.yaml, keys: [train.lr]}]\n    outs: [out.txt]\n",
+    );
+    p.write("params.yaml", "train:\n  lr: [0.1,\n");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(e.contains("params file params.yaml:"), "{e}");
+    p.write(
+        "cegraph.yaml",
+        "stages:\n  t:\n    cmd: echo ${params.lr} > out.txt\n    params_files: [{file: p.toml, keys: [lr]}]\n    outs: [out.txt]\n",
+    );
+    p.write("p.toml", "other = 1\nlr = \n");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(e.contains("params file p.toml:2:"), "{e}");
+    nothing_written(&p, "");
+    assert!(!p.join("out.txt").exists());
+}
+
+#[test]
+fn exp_remove_of_an_unknown_name_removes_nothing() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo ${params.n} > out.txt\n    params: {n: 1}\n    outs: [out.txt]\n",
+    );
+    p.cegraph(&["run", "-S", "t.n=2", "--name", "two"]).ok();
+    let e = p.cegraph(&["exp", "remove", "two", "nope"]).code(2).stderr;
+    assert!(
+        e.contains("no experiment named `nope`") && e.contains("known: two"),
+        "{e}"
+    );
+    assert!(p.cegraph(&["exp", "list"]).ok().stdout.contains("two"));
+}
+
+#[test]
+fn exp_show_filter_without_equals_or_of_an_unknown_column_is_refused() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: \"echo 'loss: ${params.n}' > m.yaml\"\n    params: {n: 1}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.n=2"]).ok();
+    let e = p.cegraph(&["exp", "show", "--filter", "n"]).code(2).stderr;
+    assert!(e.contains("--filter `n` is not COLUMN=VALUE"), "{e}");
+    let e = p
+        .cegraph(&["exp", "show", "--filter", "m=2"])
+        .code(2)
+        .stderr;
+    assert!(
+        e.contains("no column `m`") && e.contains("columns: experiment, node, n, loss"),
+        "{e}"
+    );
+    let one = p
+        .cegraph(&["exp", "show", "--filter", "n=2", "--csv"])
+        .ok()
+        .stdout;
+    assert_eq!(one, "experiment,node,n,loss\nexp-1,t,2,2\n");
+}
+
+#[test]
+fn lock_without_an_experiment_is_refused() {
+    let p =
+        Project::with_pipeline("stages:\n  t:\n    cmd: echo 1 > out.txt\n    outs: [out.txt]\n");
+    let e = p.cegraph(&["run", "--lock"]).code(2).stderr;
+    assert!(e.contains("--lock promotes an experiment"), "{e}");
+    nothing_written(&p, "");
+    assert!(!p.join("out.txt").exists());
+}
+
+#[test]
+fn metrics_diff_of_more_than_two_revisions_is_a_usage_error() {
+    let p =
+        Project::with_pipeline("stages:\n  t:\n    cmd: echo 1 > out.txt\n    outs: [out.txt]\n");
+    p.cegraph(&["metrics", "diff", "a", "b", "c"]).code(2);
+    p.cegraph(&["params", "diff", "a", "b", "c"]).code(2);
+}
