@@ -1,6 +1,6 @@
 //! `cegraph exp show | list | apply | remove`: the experiments `run -S` recorded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
 
 use serde_json::Value;
@@ -293,37 +293,40 @@ fn show(
 /// Rows: (experiment, node); columns: the params whose value differs between the rows of one
 /// node, then every numeric metric. Rows with none of those are left out.
 pub fn exp_table(sets: &[(String, Values)]) -> Table {
-    let mut per_node: BTreeMap<&str, BTreeMap<&str, BTreeSet<String>>> = BTreeMap::new();
+    // Per (node, param): the first value seen and whether another differed. Values are
+    // compared as they are (no text made per cell): this runs over every row.
+    let mut seen: HashMap<(&str, &str), (Option<&Value>, bool)> = HashMap::new();
     let mut param_names: BTreeSet<&str> = BTreeSet::new();
     for (_, values) in sets {
         for v in values.values() {
-            param_names.extend(v.params.keys().map(String::as_str));
+            for p in v.params.keys() {
+                if !param_names.contains(p.as_str()) {
+                    param_names.insert(p);
+                }
+            }
         }
     }
     for (_, values) in sets {
         for (node, v) in values {
-            let entry = per_node.entry(node).or_default();
             for p in &param_names {
-                let shown = v.params.get(*p).map(|x| x.to_string()).unwrap_or_default();
-                entry.entry(p).or_default().insert(shown);
+                let value = v.params.get(*p);
+                let e = seen.entry((node, p)).or_insert((value, false));
+                e.1 |= e.0 != value;
             }
         }
     }
     let params: Vec<&str> = param_names
         .into_iter()
-        .filter(|p| {
-            per_node
-                .values()
-                .any(|m| m.get(p).is_some_and(|s| s.len() > 1))
-        })
+        .filter(|p| seen.iter().any(|((_, q), (_, differs))| q == p && *differs))
         .collect();
-    let metrics: BTreeSet<&str> = sets
-        .iter()
-        .flat_map(|(_, vs)| vs.values())
-        .flat_map(|v| v.metrics.iter())
-        .filter(|(_, x)| super::table::as_f64(x).is_some())
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let mut metrics: BTreeSet<&str> = BTreeSet::new();
+    for v in sets.iter().flat_map(|(_, vs)| vs.values()) {
+        for (k, x) in &v.metrics {
+            if !metrics.contains(k.as_str()) && super::table::as_f64(x).is_some() {
+                metrics.insert(k);
+            }
+        }
+    }
     let mut headers = vec!["experiment".to_string(), "node".to_string()];
     // A param named like a metric (`loss` as both) is told apart, so --sort-by is not ambiguous.
     headers.extend(params.iter().map(|p| {

@@ -148,15 +148,21 @@ impl Table {
         let header: Vec<String> = self.headers.clone();
         for (n, row) in std::iter::once(&header).chain(cells.iter()).enumerate() {
             // Headers stay left-aligned.
-            let mut parts: Vec<String> = row[..shown]
+            let start = out.len();
+            for (i, (c, (&w, &right))) in row[..shown]
                 .iter()
                 .zip(widths.iter().zip(&numeric))
-                .map(|(c, (&w, &right))| pad(&cut(c, w), w, right && n > 0))
-                .collect();
-            if cut_columns {
-                parts.push("…".into());
+                .enumerate()
+            {
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                push_cell(&mut out, c, w, right && n > 0);
             }
-            out.push_str(parts.join("  ").trim_end());
+            if cut_columns {
+                out.push_str("  …");
+            }
+            out.truncate(start + out[start..].trim_end().len());
             out.push('\n');
         }
         out
@@ -164,19 +170,32 @@ impl Table {
 
     pub fn csv(&self) -> String {
         let mut out = String::new();
-        let quote = |s: &str| {
+        let push = |out: &mut String, s: &str| {
             if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
+                out.push('"');
+                out.push_str(&s.replace('"', "\"\""));
+                out.push('"');
             } else {
-                s.to_string()
+                out.push_str(s);
             }
         };
-        let header: Vec<String> = self.headers.iter().map(|h| quote(h)).collect();
-        out.push_str(&header.join(","));
+        for (i, h) in self.headers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push(&mut out, h);
+        }
         out.push('\n');
-        for row in self.cells() {
-            let r: Vec<String> = row.iter().map(|c| quote(c)).collect();
-            out.push_str(&r.join(","));
+        for row in &self.rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match v {
+                    Value::String(s) => push(&mut out, s),
+                    other => push(&mut out, &cell_text(other)),
+                }
+            }
             out.push('\n');
         }
         out
@@ -299,12 +318,21 @@ fn cut(s: &str, w: usize) -> String {
     }
 }
 
-fn pad(s: &str, w: usize, right: bool) -> String {
-    let fill = " ".repeat(w.saturating_sub(chars(s)));
-    if right {
-        format!("{fill}{s}")
+/// `s` cut to `w` characters (with `…`) and padded to `w`, appended to `out`.
+fn push_cell(out: &mut String, s: &str, w: usize, right: bool) {
+    let n = chars(s);
+    let shown = if n <= w {
+        std::borrow::Cow::Borrowed(s)
     } else {
-        format!("{s}{fill}")
+        std::borrow::Cow::Owned(cut(s, w))
+    };
+    let fill = w.saturating_sub(n.min(w));
+    if right {
+        out.extend(std::iter::repeat_n(' ', fill));
+    }
+    out.push_str(&shown);
+    if !right {
+        out.extend(std::iter::repeat_n(' ', fill));
     }
 }
 
