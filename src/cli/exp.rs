@@ -227,7 +227,8 @@ struct Rows {
 }
 
 impl Rows {
-    fn apply(&self, t: &mut Table) -> Result<()> {
+    /// `keys`: how many leading columns name the row.
+    fn apply(&self, t: &mut Table, keys: usize) -> Result<()> {
         for f in &self.filter {
             let Some((col, value)) = f.split_once('=') else {
                 return Err(crate::error::Error::usage(
@@ -241,8 +242,8 @@ impl Rows {
             t.sort_by(col, self.desc)?;
         }
         if self.only_changed {
-            // `experiment` and `node` name the row: always kept.
-            t.drop_constant_columns(2);
+            // `experiment`, `node` and the matrix axes name the row: always kept.
+            t.drop_constant_columns(keys);
         }
         Ok(())
     }
@@ -280,8 +281,8 @@ fn show(
             .collect();
         sets.push((e.name, values));
     }
-    let mut t = exp_table(&sets);
-    rows.apply(&mut t)?;
+    let (mut t, keys) = exp_table(&sets);
+    rows.apply(&mut t, keys)?;
     if t.rows.is_empty() && !(format.json || format.csv) {
         sayln!("nothing to show: run the pipeline first");
         return Ok(ExitCode::SUCCESS);
@@ -290,9 +291,10 @@ fn show(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rows: (experiment, node); columns: the params whose value differs between the rows of one
-/// node, then every numeric metric. Rows with none of those are left out.
-pub fn exp_table(sets: &[(String, Values)]) -> Table {
+/// Rows: (experiment, node); columns: the node's matrix values, the params whose value differs
+/// between the rows of one node, then every numeric metric. Rows with no param or metric are
+/// left out. Also returns how many leading columns name the row.
+pub fn exp_table(sets: &[(String, Values)]) -> (Table, usize) {
     // Per (node, param): the first value seen and whether another differed. Values are
     // compared as they are (no text made per cell): this runs over every row.
     let mut seen: HashMap<(&str, &str), (Option<&Value>, bool)> = HashMap::new();
@@ -327,10 +329,20 @@ pub fn exp_table(sets: &[(String, Values)]) -> Table {
             }
         }
     }
+    // Matrix values as columns (`--filter variant=rope`), named after their axes.
+    let mut axes: Vec<&str> = Vec::new();
+    for node in sets.iter().flat_map(|(_, vs)| vs.keys()) {
+        for (axis, _) in matrix_of(node) {
+            if !axes.contains(&axis) {
+                axes.push(axis);
+            }
+        }
+    }
     let mut headers = vec!["experiment".to_string(), "node".to_string()];
-    // A param named like a metric (`loss` as both) is told apart, so --sort-by is not ambiguous.
+    headers.extend(axes.iter().map(|a| a.to_string()));
+    // A param named like a metric or an axis is told apart, so --sort-by is not ambiguous.
     headers.extend(params.iter().map(|p| {
-        if metrics.contains(p) {
+        if metrics.contains(p) || axes.contains(p) {
             format!("param:{p}")
         } else {
             p.to_string()
@@ -338,9 +350,17 @@ pub fn exp_table(sets: &[(String, Values)]) -> Table {
     }));
     headers.extend(metrics.iter().map(|m| m.to_string()));
     let mut t = Table::new(headers);
+    let keys = 2 + axes.len();
     for (label, values) in sets {
         for (node, v) in values {
             let mut row = vec![Value::String(label.clone()), Value::String(node.clone())];
+            let matrix = matrix_of(node);
+            row.extend(axes.iter().map(|a| {
+                matrix
+                    .iter()
+                    .find(|(k, _)| k == a)
+                    .map_or(Value::Null, |(_, v)| Value::String(v.to_string()))
+            }));
             row.extend(
                 params
                     .iter()
@@ -353,12 +373,29 @@ pub fn exp_table(sets: &[(String, Values)]) -> Table {
                     .cloned()
                     .unwrap_or(Value::Null)
             }));
-            if row[2..].iter().any(|c| !c.is_null()) {
+            if row[keys..].iter().any(|c| !c.is_null()) {
                 t.rows.push(row);
             }
         }
     }
-    t
+    (t, keys)
+}
+
+/// `train[variant=rope,seed=1]` → [(variant, rope), (seed, 1)]; nothing for a plain node
+/// (or a name that does not read as one).
+fn matrix_of(node: &str) -> Vec<(&str, &str)> {
+    let Some(inner) = node
+        .strip_suffix(']')
+        .and_then(|n| n.split_once('['))
+        .map(|(_, m)| m)
+    else {
+        return Vec::new();
+    };
+    inner
+        .split(',')
+        .map(|kv| kv.split_once('='))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -382,7 +419,7 @@ mod tests {
 
     #[test]
     fn exp_show_lists_differing_params_and_metrics() {
-        let t = exp_table(&[
+        let (t, _) = exp_table(&[
             set("workspace", 0.001, json!(1.25)),
             set("exp-1", 0.003, json!(0.75)),
             set("exp-2", 0.01, json!("NaN")),

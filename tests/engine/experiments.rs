@@ -714,3 +714,44 @@ fn metrics_diff_of_more_than_two_revisions_is_a_usage_error() {
     p.cegraph(&["metrics", "diff", "a", "b", "c"]).code(2);
     p.cegraph(&["params", "diff", "a", "b", "c"]).code(2);
 }
+
+#[test]
+fn exp_show_has_matrix_values_as_columns_to_filter_and_sort_on() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    matrix: {variant: [baseline, rope], seed: [1, 2]}\n    cmd: echo '{\"loss\":${params.lr}${matrix.seed}}' > ${outs[0]}\n    params: {lr: 1}\n    outs: [\"${out_dir}/m.json\"]\n    metrics: \"${out_dir}/m.json\"\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.lr=2", "--name", "two"]).ok();
+    insta::assert_snapshot!(
+        "exp_show_matrix_filter",
+        p.cegraph(&[
+            "exp",
+            "show",
+            "--filter",
+            "variant=rope",
+            "--sort-by",
+            "loss",
+            "--desc"
+        ])
+        .ok()
+        .stdout
+    );
+    // The axes name the rows: --only-changed keeps them even where they do not differ.
+    let csv = p
+        .cegraph(&[
+            "exp",
+            "show",
+            "--filter",
+            "variant=rope",
+            "--filter",
+            "seed=1",
+            "--only-changed",
+            "--csv",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        csv,
+        "experiment,node,variant,seed,lr,loss\nworkspace,\"t[variant=rope,seed=1]\",rope,1,1,11\ntwo,\"t[variant=rope,seed=1]\",rope,1,2,21\n"
+    );
+}
