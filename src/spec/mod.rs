@@ -606,7 +606,10 @@ impl Resolver<'_> {
                         Some("list it under `outs` too"),
                     );
                 }
-                (Some(p), self.checked_metrics_columns(m)?)
+                match m.value().checked_columns() {
+                    Ok(columns) => (Some(p), columns),
+                    Err((msg, help)) => return self.err(m.line_col(), msg, Some(help)),
+                }
             }
             None => (None, Vec::new()),
         };
@@ -634,33 +637,6 @@ impl Resolver<'_> {
             upstream_at: Vec::new(),
         };
         Ok((node, deps))
-    }
-
-    /// `columns:` of `metrics:` names at least one metric, each once.
-    fn checked_metrics_columns(&self, m: &At<model::MetricsSpec>) -> Result<Vec<String>> {
-        let columns = m.value().columns();
-        if let model::MetricsSpec::Columns(_) = m.value()
-            && columns.is_empty()
-        {
-            return self.err(
-                m.line_col(),
-                "`columns:` of `metrics:` is empty",
-                Some(
-                    "name the metrics to keep, e.g. `columns: [loss, acc]`, or give the file alone",
-                ),
-            );
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for c in columns {
-            if c.trim().is_empty() || !seen.insert(c.as_str()) {
-                return self.err(
-                    m.line_col(),
-                    format!("metrics column `{c}` is empty or listed twice"),
-                    Some("name each metric once, e.g. `columns: [loss, acc]`"),
-                );
-            }
-        }
-        Ok(columns.to_vec())
     }
 
     fn checked_resources(&self, r: &Resources, at: (u64, u64)) -> Result<Resources> {

@@ -199,6 +199,27 @@ impl MetricsSpec {
             MetricsSpec::Columns(c) => &c.columns,
         }
     }
+
+    /// The columns to keep (empty: all); `columns:` must name at least one metric, each once.
+    pub fn checked_columns(&self) -> Result<Vec<String>, (String, &'static str)> {
+        let columns = self.columns();
+        if matches!(self, MetricsSpec::Columns(_)) && columns.is_empty() {
+            return Err((
+                "`columns:` of `metrics:` is empty".into(),
+                "name the metrics to keep, e.g. `columns: [loss, acc]`, or give the file alone",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in columns {
+            if c.trim().is_empty() || !seen.insert(c.as_str()) {
+                return Err((
+                    format!("metrics column `{c}` is empty or listed twice"),
+                    "name each metric once, e.g. `columns: [loss, acc]`",
+                ));
+            }
+        }
+        Ok(columns.to_vec())
+    }
 }
 
 /// A matrix axis: a list of values, or `${vars.NAME}` naming a list.
