@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::hash::Hash;
+use crate::store::RunRecord;
 use crate::store::lock::LockFile;
 
 /// One node's params and metrics.
@@ -20,40 +21,111 @@ pub struct NodeValues {
 /// Node name → its values.
 pub type Values = BTreeMap<String, NodeValues>;
 
-/// The values of every node a lock file names, from the run records in the cache; warns
-/// about records the cache lacks.
-pub fn from_lock(store: &Store, lock: &LockFile, what: &str) -> Values {
-    let mut missing = 0;
-    let values = lock
-        .nodes
-        .iter()
-        .map(|(name, entry)| {
-            let v = match store.read_record(&entry.key) {
+/// Where records missing from the local cache are looked for: the remote named (`--remote`,
+/// `$CEGRAPH_REMOTE`), else the pipeline's only or default one.
+#[derive(Clone, Copy, Default)]
+pub struct RemoteChoice<'a> {
+    pub name: Option<&'a str>,
+}
+
+impl<'a> RemoteChoice<'a> {
+    /// `$CEGRAPH_REMOTE` (read by the caller into `var`), else the pipeline's default.
+    pub fn from_env(var: &'a Option<String>) -> Self {
+        RemoteChoice {
+            name: var.as_deref(),
+        }
+    }
+}
+
+/// The values of every node a lock file names, from the run records in the cache; records the
+/// cache lacks are fetched from the remote (and kept in the cache). Nodes whose record is
+/// nowhere are named in a warning and read as empty.
+pub fn from_lock(l: &super::Loaded, lock: &LockFile, what: &str, remote: RemoteChoice) -> Values {
+    let mut records: BTreeMap<&str, RunRecord> = BTreeMap::new();
+    let mut missing: Vec<(&str, Hash)> = Vec::new();
+    for (name, entry) in &lock.nodes {
+        match l.store.read_record(&entry.key) {
+            Some(r) => {
+                records.insert(name, r);
+            }
+            None => missing.push((name, entry.key)),
+        }
+    }
+    let mut where_looked = "this cache".to_string();
+    if !missing.is_empty() && !l.pipeline.remotes.is_empty() {
+        let keys: Vec<Hash> = missing.iter().map(|(_, k)| *k).collect();
+        match fetch_records(l, &keys, remote) {
+            Ok((remote_name, fetched)) => {
+                where_looked = format!("this cache or on remote `{remote_name}`");
+                let by_key: BTreeMap<Hash, RunRecord> =
+                    fetched.into_iter().map(|r| (r.key, r)).collect();
+                missing.retain(|(name, key)| match by_key.get(key) {
+                    Some(r) => {
+                        records.insert(name, r.clone());
+                        false
+                    }
+                    None => true,
+                });
+            }
+            Err(e) => eprintln!("warning: {what}: could not read run records from the remote: {e}"),
+        }
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|(n, _)| *n).take(10).collect();
+        let more = missing.len().saturating_sub(names.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let fix = if l.pipeline.remotes.is_empty() {
+            "run them here to record them"
+        } else {
+            "push them from where they ran (`cegraph push`), or run them here"
+        };
+        eprintln!(
+            "warning: {what}: no run record in {where_looked} for {}{more}; {fix}",
+            names.join(", ")
+        );
+    }
+    lock.nodes
+        .keys()
+        .map(|name| {
+            let v = match records.remove(name.as_str()) {
                 Some(r) => NodeValues {
                     params: r.inputs.params,
                     metrics: r.metrics,
                 },
-                None => {
-                    missing += 1;
-                    NodeValues::default()
-                }
+                None => NodeValues::default(),
             };
             (name.clone(), v)
         })
-        .collect();
-    if missing > 0 {
-        eprintln!(
-            "warning: {what}: {missing} node(s) have no run record in this cache (`cegraph pull` fetches them)"
-        );
+        .collect()
+}
+
+/// The records of `keys` on the chosen remote, written into the local cache as they come
+/// (best effort: a read-only cache still gets its answer).
+fn fetch_records(
+    l: &super::Loaded,
+    keys: &[Hash],
+    remote: RemoteChoice,
+) -> Result<(String, Vec<RunRecord>)> {
+    let r = crate::remote::Remote::open(&l.pipeline, remote.name, false)?;
+    let (found, problems) = r.records(keys)?;
+    for p in problems {
+        eprintln!("warning: {p}");
     }
-    values
+    for rec in &found {
+        let _ = l.store.write_record(rec);
+    }
+    Ok((r.name().to_string(), found))
 }
 
 /// Resolve `rev`: `workspace`, an experiment name, or a git revision.
-pub fn at_revision(l: &super::Loaded, rev: &str) -> Result<Values> {
+pub fn at_revision(l: &super::Loaded, rev: &str, remote: RemoteChoice) -> Result<Values> {
     let lock_path = l.pipeline.lock_path();
     if rev == "workspace" {
-        return Ok(from_lock(&l.store, &LockFile::read(&lock_path)?, rev));
+        return Ok(from_lock(l, &LockFile::read(&lock_path)?, rev, remote));
     }
     if crate::store::experiments::check_name(rev).is_ok()
         && let Some(exp) = l.store.read_experiment(rev)?
@@ -81,7 +153,7 @@ pub fn at_revision(l: &super::Loaded, rev: &str) -> Result<Values> {
         ));
     }
     let lock = crate::store::git::lock_at(rev, &lock_path)?;
-    Ok(from_lock(&l.store, &lock, rev))
+    Ok(from_lock(l, &lock, rev, remote))
 }
 
 /// One changed value of one node.
@@ -100,10 +172,12 @@ impl Change {
         Some(new - old)
     }
 
-    /// `(new - old) / |old|`; `None` when `old` is zero or either is not a number.
+    /// `(new - old) / |old|`; `None` when `old` is zero or either is not a number, or the
+    /// ratio is undefined (from an infinite or NaN `old`).
     pub fn relative(&self) -> Option<f64> {
         let old = super::table::as_f64(self.old.as_ref()?)?;
-        (old != 0.0).then(|| self.absolute().map(|d| d / old.abs()))?
+        let r = (old != 0.0).then(|| self.absolute().map(|d| d / old.abs()))??;
+        (!r.is_nan()).then_some(r)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `cegraph exp show | list | apply | remove`: the experiments `run -S` recorded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
 
 use serde_json::Value;
@@ -36,6 +36,9 @@ enum Sub {
         /// `--filter experiment=fast` (repeatable: all must hold).
         #[arg(long, value_name = "COLUMN=VALUE")]
         filter: Vec<String>,
+        /// Only the param and metric columns whose value differs between the rows shown.
+        #[arg(long)]
+        only_changed: bool,
     },
     /// The recorded experiments: name, when, git commit (`*`: uncommitted changes), overrides.
     List {
@@ -70,11 +73,13 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
             sort_by,
             desc,
             filter,
+            only_changed,
         } => {
             let rows = Rows {
                 sort_by,
                 desc,
                 filter,
+                only_changed,
             };
             show(&pipeline, format, &rows, catalog)
         }
@@ -218,10 +223,12 @@ struct Rows {
     sort_by: Option<String>,
     desc: bool,
     filter: Vec<String>,
+    only_changed: bool,
 }
 
 impl Rows {
-    fn apply(&self, t: &mut Table) -> Result<()> {
+    /// `keys`: how many leading columns name the row.
+    fn apply(&self, t: &mut Table, keys: usize) -> Result<()> {
         for f in &self.filter {
             let Some((col, value)) = f.split_once('=') else {
                 return Err(crate::error::Error::usage(
@@ -233,6 +240,10 @@ impl Rows {
         }
         if let Some(col) = &self.sort_by {
             t.sort_by(col, self.desc)?;
+        }
+        if self.only_changed {
+            // `experiment`, `node` and the matrix axes name the row: always kept.
+            t.drop_constant_columns(keys);
         }
         Ok(())
     }
@@ -246,9 +257,15 @@ fn show(
 ) -> Result<ExitCode> {
     let l = super::load_read_only(args, catalog)?;
     let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
+    let remote = std::env::var("CEGRAPH_REMOTE").ok();
     let mut sets: Vec<(String, Values)> = vec![(
         "workspace".into(),
-        compare::from_lock(&l.store, &lock, "workspace"),
+        compare::from_lock(
+            &l,
+            &lock,
+            "workspace",
+            compare::RemoteChoice::from_env(&remote),
+        ),
     )];
     for e in experiments(&l) {
         let values = e
@@ -264,8 +281,8 @@ fn show(
             .collect();
         sets.push((e.name, values));
     }
-    let mut t = exp_table(&sets);
-    rows.apply(&mut t)?;
+    let (mut t, keys) = exp_table(&sets);
+    rows.apply(&mut t, keys)?;
     if t.rows.is_empty() && !(format.json || format.csv) {
         sayln!("nothing to show: run the pipeline first");
         return Ok(ExitCode::SUCCESS);
@@ -274,47 +291,76 @@ fn show(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rows: (experiment, node); columns: the params whose value differs between the rows of one
-/// node, then every numeric metric. Rows with none of those are left out.
-pub fn exp_table(sets: &[(String, Values)]) -> Table {
-    let mut per_node: BTreeMap<&str, BTreeMap<&str, BTreeSet<String>>> = BTreeMap::new();
+/// Rows: (experiment, node); columns: the node's matrix values, the params whose value differs
+/// between the rows of one node, then every numeric metric. Rows with no param or metric are
+/// left out. Also returns how many leading columns name the row.
+pub fn exp_table(sets: &[(String, Values)]) -> (Table, usize) {
+    // Per (node, param): the first value seen and whether another differed. Values are
+    // compared as they are (no text made per cell): this runs over every row.
+    let mut seen: HashMap<(&str, &str), (Option<&Value>, bool)> = HashMap::new();
     let mut param_names: BTreeSet<&str> = BTreeSet::new();
     for (_, values) in sets {
         for v in values.values() {
-            param_names.extend(v.params.keys().map(String::as_str));
+            for p in v.params.keys() {
+                if !param_names.contains(p.as_str()) {
+                    param_names.insert(p);
+                }
+            }
         }
     }
     for (_, values) in sets {
         for (node, v) in values {
-            let entry = per_node.entry(node).or_default();
             for p in &param_names {
-                let shown = v.params.get(*p).map(|x| x.to_string()).unwrap_or_default();
-                entry.entry(p).or_default().insert(shown);
+                let value = v.params.get(*p);
+                let e = seen.entry((node, p)).or_insert((value, false));
+                e.1 |= e.0 != value;
             }
         }
     }
     let params: Vec<&str> = param_names
         .into_iter()
-        .filter(|p| {
-            per_node
-                .values()
-                .any(|m| m.get(p).is_some_and(|s| s.len() > 1))
-        })
+        .filter(|p| seen.iter().any(|((_, q), (_, differs))| q == p && *differs))
         .collect();
-    let metrics: BTreeSet<&str> = sets
-        .iter()
-        .flat_map(|(_, vs)| vs.values())
-        .flat_map(|v| v.metrics.iter())
-        .filter(|(_, x)| super::table::as_f64(x).is_some())
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let mut metrics: BTreeSet<&str> = BTreeSet::new();
+    for v in sets.iter().flat_map(|(_, vs)| vs.values()) {
+        for (k, x) in &v.metrics {
+            if !metrics.contains(k.as_str()) && super::table::as_f64(x).is_some() {
+                metrics.insert(k);
+            }
+        }
+    }
+    // Matrix values as columns (`--filter variant=rope`), named after their axes.
+    let mut axes: Vec<&str> = Vec::new();
+    for node in sets.iter().flat_map(|(_, vs)| vs.keys()) {
+        for (axis, _) in matrix_of(node) {
+            if !axes.contains(&axis) {
+                axes.push(axis);
+            }
+        }
+    }
     let mut headers = vec!["experiment".to_string(), "node".to_string()];
-    headers.extend(params.iter().map(|p| p.to_string()));
+    headers.extend(axes.iter().map(|a| a.to_string()));
+    // A param named like a metric or an axis is told apart, so --sort-by is not ambiguous.
+    headers.extend(params.iter().map(|p| {
+        if metrics.contains(p) || axes.contains(p) {
+            format!("param:{p}")
+        } else {
+            p.to_string()
+        }
+    }));
     headers.extend(metrics.iter().map(|m| m.to_string()));
     let mut t = Table::new(headers);
+    let keys = 2 + axes.len();
     for (label, values) in sets {
         for (node, v) in values {
             let mut row = vec![Value::String(label.clone()), Value::String(node.clone())];
+            let matrix = matrix_of(node);
+            row.extend(axes.iter().map(|a| {
+                matrix
+                    .iter()
+                    .find(|(k, _)| k == a)
+                    .map_or(Value::Null, |(_, v)| Value::String(v.to_string()))
+            }));
             row.extend(
                 params
                     .iter()
@@ -327,12 +373,29 @@ pub fn exp_table(sets: &[(String, Values)]) -> Table {
                     .cloned()
                     .unwrap_or(Value::Null)
             }));
-            if row[2..].iter().any(|c| !c.is_null()) {
+            if row[keys..].iter().any(|c| !c.is_null()) {
                 t.rows.push(row);
             }
         }
     }
-    t
+    (t, keys)
+}
+
+/// `train[variant=rope,seed=1]` → [(variant, rope), (seed, 1)]; nothing for a plain node
+/// (or a name that does not read as one).
+fn matrix_of(node: &str) -> Vec<(&str, &str)> {
+    let Some(inner) = node
+        .strip_suffix(']')
+        .and_then(|n| n.split_once('['))
+        .map(|(_, m)| m)
+    else {
+        return Vec::new();
+    };
+    inner
+        .split(',')
+        .map(|kv| kv.split_once('='))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -356,7 +419,7 @@ mod tests {
 
     #[test]
     fn exp_show_lists_differing_params_and_metrics() {
-        let t = exp_table(&[
+        let (t, _) = exp_table(&[
             set("workspace", 0.001, json!(1.25)),
             set("exp-1", 0.003, json!(0.75)),
             set("exp-2", 0.01, json!("NaN")),

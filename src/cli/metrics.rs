@@ -18,10 +18,16 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Sub {
-    /// Every node's metrics in the current lock file (from the run records).
+    /// The metrics of the current lock file's nodes (from their run records). Default: the
+    /// nodes whose stage declares `metrics:` and those of the model kinds (`train`, `eval`).
     Show {
         #[command(flatten)]
         pipeline: super::PipelineArgs,
+        /// Nodes or stages to show (instead of the default ones).
+        targets: Vec<String>,
+        /// Every node with a recorded metric (also `source`'s and `tokenize`'s figures).
+        #[arg(long, conflicts_with = "targets")]
+        all: bool,
         #[command(flatten)]
         format: Format,
     },
@@ -43,6 +49,10 @@ pub struct DiffArgs {
     /// The cache directory. Default: <workspace>/cache.
     #[arg(long, env = "CEGRAPH_CACHE")]
     cache: Option<PathBuf>,
+    /// The remote to read run records from when this cache lacks them (default: the
+    /// pipeline's only or default remote).
+    #[arg(long, env = "CEGRAPH_REMOTE")]
+    remote: Option<String>,
     /// Also list what did not change.
     #[arg(long)]
     all: bool,
@@ -52,17 +62,81 @@ pub struct DiffArgs {
 
 pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     match args.command {
-        Sub::Show { pipeline, format } => show(&pipeline, format, catalog),
+        Sub::Show {
+            mut pipeline,
+            mut targets,
+            all,
+            format,
+        } => {
+            pipeline.take_target(&mut targets);
+            show(&pipeline, &targets, all, format, catalog)
+        }
         Sub::Diff(d) => diff(d, catalog, |v| &v.metrics, "metric"),
     }
 }
 
-fn show(args: &super::PipelineArgs, format: Format, catalog: &Catalog) -> Result<ExitCode> {
+fn show(
+    args: &super::PipelineArgs,
+    targets: &[String],
+    all: bool,
+    format: Format,
+    catalog: &Catalog,
+) -> Result<ExitCode> {
     let l = super::load_read_only(args, catalog)?;
     let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
-    let values = compare::from_lock(&l.store, &lock, "workspace");
+    let shown = shown_nodes(&l.pipeline, targets, all)?;
+    let mut lock = lock;
+    lock.nodes.retain(|name, _| shown.contains(name.as_str()));
+    let remote = std::env::var("CEGRAPH_REMOTE").ok();
+    let values = compare::from_lock(
+        &l,
+        &lock,
+        "workspace",
+        compare::RemoteChoice::from_env(&remote),
+    );
+    let t = show_table(&values);
+    if t.rows.is_empty() && !(format.json || format.csv) {
+        let hint = if all || !targets.is_empty() {
+            "give a stage `metrics: <file>` and `cegraph run`"
+        } else {
+            "give a stage `metrics: <file>` and `cegraph run` (`--all` also shows the built-in kinds' figures)"
+        };
+        sayln!("no metrics yet: {hint}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", t.render(format));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The nodes `metrics show` lists: `targets`, else with `all` every node, else those that
+/// declare a metrics file or run a model (libtorch kinds).
+fn shown_nodes<'p>(
+    p: &'p crate::spec::Pipeline,
+    targets: &[String],
+    all: bool,
+) -> Result<std::collections::BTreeSet<&'p str>> {
+    use crate::spec::Action;
+    if !targets.is_empty() {
+        let picked = crate::graph::resolve_targets(p, targets)
+            .map_err(|e| Error::usage(e, "see `cegraph dag` for the node names"))?;
+        return Ok(picked
+            .into_iter()
+            .map(|i| p.nodes[i].name.as_str())
+            .collect());
+    }
+    Ok(p.nodes
+        .iter()
+        .filter(|n| {
+            all || n.metrics.is_some() || matches!(n.action, Action::Kind { worker: true, .. })
+        })
+        .map(|n| n.name.as_str())
+        .collect())
+}
+
+/// One row per (node, metric), in node then metric order.
+pub fn show_table(values: &compare::Values) -> Table {
     let mut t = Table::new(vec!["node".into(), "metric".into(), "value".into()]);
-    for (node, v) in &values {
+    for (node, v) in values {
         for (name, value) in &v.metrics {
             t.rows.push(vec![
                 Value::String(node.clone()),
@@ -71,12 +145,7 @@ fn show(args: &super::PipelineArgs, format: Format, catalog: &Catalog) -> Result
             ]);
         }
     }
-    if t.rows.is_empty() && !(format.json || format.csv) {
-        sayln!("no metrics yet: give a stage `metrics: <file>` and `cegraph run`");
-        return Ok(ExitCode::SUCCESS);
-    }
-    print!("{}", t.render(format));
-    Ok(ExitCode::SUCCESS)
+    t
 }
 
 /// Shared by `metrics diff` and `params diff`.
@@ -103,8 +172,11 @@ pub fn diff(
             ));
         }
     };
-    let va = compare::at_revision(&l, &a)?;
-    let vb = compare::at_revision(&l, &b)?;
+    let choice = compare::RemoteChoice {
+        name: d.remote.as_deref(),
+    };
+    let va = compare::at_revision(&l, &a, choice)?;
+    let vb = compare::at_revision(&l, &b, choice)?;
     let changes = compare::changes(&va, &vb, pick, d.all);
     if changes.is_empty() && !(d.format.json || d.format.csv) {
         sayln!("no {what} changed between {a} and {b}");

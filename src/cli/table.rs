@@ -52,6 +52,23 @@ impl Table {
         Ok(())
     }
 
+    /// Drop the columns from `first` on whose cells all read the same (`--only-changed`).
+    pub fn drop_constant_columns(&mut self, first: usize) {
+        let keep: Vec<bool> = (0..self.headers.len())
+            .map(|i| {
+                i < first
+                    || self
+                        .rows
+                        .windows(2)
+                        .any(|w| cell_text(&w[0][i]) != cell_text(&w[1][i]))
+            })
+            .collect();
+        retain_masked(&mut self.headers, &keep);
+        for r in &mut self.rows {
+            retain_masked(r, &keep);
+        }
+    }
+
     /// Sort by a column: numbers by value, then text; empty cells and NaN last.
     pub fn sort_by(&mut self, column: &str, descending: bool) -> crate::error::Result<()> {
         let i = self.column(column)?;
@@ -116,18 +133,36 @@ impl Table {
             shown -= 1;
         }
         let cut_columns = shown < widths.len();
+        // A column reads right-aligned when all its cells are numbers (an experiment named
+        // `inf` does not make its column numeric).
+        let numeric: Vec<bool> = (0..widths.len())
+            .map(|i| {
+                let mut cells = cells
+                    .iter()
+                    .map(|r| r[i].as_str())
+                    .filter(|c| !c.is_empty());
+                cells.clone().next().is_some() && cells.all(looks_numeric)
+            })
+            .collect();
         let mut out = String::new();
         let header: Vec<String> = self.headers.clone();
-        for row in std::iter::once(&header).chain(cells.iter()) {
-            let mut parts: Vec<String> = row[..shown]
+        for (n, row) in std::iter::once(&header).chain(cells.iter()).enumerate() {
+            // Headers stay left-aligned.
+            let start = out.len();
+            for (i, (c, (&w, &right))) in row[..shown]
                 .iter()
-                .zip(&widths)
-                .map(|(c, &w)| pad(&cut(c, w), w, looks_numeric(c)))
-                .collect();
-            if cut_columns {
-                parts.push("…".into());
+                .zip(widths.iter().zip(&numeric))
+                .enumerate()
+            {
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                push_cell(&mut out, c, w, right && n > 0);
             }
-            out.push_str(parts.join("  ").trim_end());
+            if cut_columns {
+                out.push_str("  …");
+            }
+            out.truncate(start + out[start..].trim_end().len());
             out.push('\n');
         }
         out
@@ -135,19 +170,32 @@ impl Table {
 
     pub fn csv(&self) -> String {
         let mut out = String::new();
-        let quote = |s: &str| {
+        let push = |out: &mut String, s: &str| {
             if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
+                out.push('"');
+                out.push_str(&s.replace('"', "\"\""));
+                out.push('"');
             } else {
-                s.to_string()
+                out.push_str(s);
             }
         };
-        let header: Vec<String> = self.headers.iter().map(|h| quote(h)).collect();
-        out.push_str(&header.join(","));
+        for (i, h) in self.headers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push(&mut out, h);
+        }
         out.push('\n');
-        for row in self.cells() {
-            let r: Vec<String> = row.iter().map(|c| quote(c)).collect();
-            out.push_str(&r.join(","));
+        for row in &self.rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match v {
+                    Value::String(s) => push(&mut out, s),
+                    other => push(&mut out, &cell_text(other)),
+                }
+            }
             out.push('\n');
         }
         out
@@ -247,6 +295,15 @@ pub fn as_f64(v: &Value) -> Option<f64> {
     }
 }
 
+/// Keep the items whose `keep` entry is true.
+fn retain_masked<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    items.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
 fn chars(s: &str) -> usize {
     s.chars().count()
 }
@@ -261,18 +318,28 @@ fn cut(s: &str, w: usize) -> String {
     }
 }
 
-fn pad(s: &str, w: usize, right: bool) -> String {
-    let fill = " ".repeat(w.saturating_sub(chars(s)));
-    if right {
-        format!("{fill}{s}")
+/// `s` cut to `w` characters (with `…`) and padded to `w`, appended to `out`.
+fn push_cell(out: &mut String, s: &str, w: usize, right: bool) {
+    let n = chars(s);
+    let shown = if n <= w {
+        std::borrow::Cow::Borrowed(s)
     } else {
-        format!("{s}{fill}")
+        std::borrow::Cow::Owned(cut(s, w))
+    };
+    let fill = w.saturating_sub(n.min(w));
+    if right {
+        out.extend(std::iter::repeat_n(' ', fill));
+    }
+    out.push_str(&shown);
+    if !right {
+        out.extend(std::iter::repeat_n(' ', fill));
     }
 }
 
 fn looks_numeric(s: &str) -> bool {
     !s.is_empty()
         && (s.parse::<f64>().is_ok()
+            || crate::exec::metrics::non_finite(s).is_some()
             || s.strip_suffix('%')
                 .is_some_and(|p| p.parse::<f64>().is_ok()))
 }

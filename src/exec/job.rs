@@ -85,7 +85,9 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
     if let Some(m) = &req.node.metrics {
-        metrics.extend(super::metrics::read(&req.pipeline.workspace.join(m)).map_err(&fail)?);
+        let path = req.pipeline.workspace.join(m);
+        let read = super::metrics::read_as(&path, m, &req.node.metrics_columns);
+        metrics.extend(read.map_err(&fail)?);
     }
     let rec = RunRecord {
         format: RECORD_FORMAT,

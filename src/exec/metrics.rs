@@ -1,18 +1,34 @@
 //! A node's `metrics:` file: JSON, YAML (by extension `.yaml`/`.yml`) or CSV (`.csv`/`.tsv`:
 //! the last row, one metric per column). Nested mappings are flattened with dots
-//! (`{val: {loss: 1}}` → `val.loss`). Every value must be a number; NaN and ±inf (which Python's
-//! `json.dump` writes as `NaN`/`Infinity`) are kept as the strings `NaN`, `inf`, `-inf`.
+//! (`{val: {loss: 1}}` → `val.loss`). `columns` (from `metrics: {file, columns}`) keeps only
+//! the named metrics; every metric kept must be a number, and there must be at least one.
+//! NaN and ±inf (which Python's `json.dump` writes as `NaN`/`Infinity`) are kept as the
+//! strings `NaN`, `inf`, `-inf`.
+//!
+//! Any problem fails the node: a script that forgot to write its metrics, or wrote text where
+//! a number belongs, is a failed run, not a result to record.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
-/// Read a metrics file; the error says what is wrong and where.
-pub fn read(path: &Path) -> Result<BTreeMap<String, Value>, String> {
-    let shown = path.display();
+/// Read a metrics file (all its metrics when `columns` is empty); the error is one line that
+/// names the file, what is wrong and how to fix it.
+pub fn read(path: &Path, columns: &[String]) -> Result<BTreeMap<String, Value>, String> {
+    read_as(path, &path.display().to_string(), columns)
+}
+
+/// [`read`], naming the file `shown` (as the pipeline writes it) in errors.
+pub fn read_as(
+    path: &Path,
+    shown: &str,
+    columns: &[String],
+) -> Result<BTreeMap<String, Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        format!("metrics file {shown}: {e} (the command must write it; it is one of `outs`)")
+        format!(
+            "metrics file {shown} could not be read ({e}): the command must write it before it exits"
+        )
     })?;
     let ext = path
         .extension()
@@ -27,17 +43,29 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Value>, String> {
         _ => parse_json(&text),
     }
     .map_err(|e| format!("metrics file {shown}: {e}"))?;
-    let Value::Object(map) = doc else {
+    if !doc.is_object() {
         return Err(format!(
-            "metrics file {shown}: expected a mapping of names to numbers"
+            "metrics file {shown}: expected a mapping of names to numbers, e.g. {{\"loss\": 0.5}}"
         ));
-    };
+    }
+    let mut leaves = BTreeMap::new();
+    flatten("", &doc, &mut leaves);
+    let picked = pick(leaves, columns).map_err(|e| format!("metrics file {shown}: {e}"))?;
     let mut out = BTreeMap::new();
-    flatten("", &Value::Object(map), &mut out).map_err(|e| format!("metrics file {shown}: {e}"))?;
+    for (name, v) in picked {
+        let v = numeric(&name, v).map_err(|e| format!("metrics file {shown}: {e}"))?;
+        out.insert(name, v);
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "metrics file {shown} holds no metric: write at least one number, e.g. {{\"loss\": 0.5}}"
+        ));
+    }
     Ok(out)
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) -> Result<(), String> {
+/// Every leaf of `v` by its dotted name.
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
@@ -46,25 +74,57 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) -> Result
                 } else {
                     format!("{prefix}.{k}")
                 };
-                flatten(&name, v, out)?;
+                flatten(&name, v, out);
             }
-            Ok(())
         }
-        Value::Number(_) => {
-            out.insert(prefix.to_string(), v.clone());
-            Ok(())
+        other => {
+            out.insert(prefix.to_string(), other.clone());
         }
+    }
+}
+
+/// The leaves named by `columns` (all when empty); a missing one is named with the nearest.
+fn pick(
+    mut leaves: BTreeMap<String, Value>,
+    columns: &[String],
+) -> Result<BTreeMap<String, Value>, String> {
+    if columns.is_empty() {
+        return Ok(leaves);
+    }
+    let mut out = BTreeMap::new();
+    for c in columns {
+        match leaves.remove(c) {
+            Some(v) => {
+                out.insert(c.clone(), v);
+            }
+            None => {
+                let near = leaves
+                    .keys()
+                    .chain(out.keys())
+                    .min_by_key(|k| strsim::levenshtein(k, c))
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "no metric `{c}`{near}: fix `columns:` under `metrics:` or write it"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A number, or NaN/±inf by name; anything else is an error naming the metric.
+fn numeric(name: &str, v: Value) -> Result<Value, String> {
+    match &v {
+        Value::Number(_) => Ok(v),
         Value::String(s) => match non_finite(s) {
-            Some(s) => {
-                out.insert(prefix.to_string(), Value::String(s.into()));
-                Ok(())
-            }
+            Some(s) => Ok(Value::String(s.into())),
             None => Err(format!(
-                "metric `{prefix}` is `{s}`, not a number (write numbers only)"
+                "metric `{name}` is `{s}`, not a number (write numbers only, or pick numeric columns with `metrics: {{file: ..., columns: [...]}}`)"
             )),
         },
         other => Err(format!(
-            "metric `{prefix}` is `{other}`, not a number (write numbers only)"
+            "metric `{name}` is `{other}`, not a number (write numbers only, or pick numeric columns with `metrics: {{file: ..., columns: [...]}}`)"
         )),
     }
 }
@@ -128,19 +188,13 @@ fn quote_non_finite(text: &str) -> String {
     out
 }
 
-/// The header and last non-empty row of a CSV file, as name → number.
+/// The header and last non-empty row of a CSV file, as name → number (or the cell's text).
 fn last_csv_row(text: &str, sep: char) -> Result<Value, String> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().ok_or("empty CSV: expected a header row")?;
     let last = lines.next_back().ok_or("CSV has a header but no rows")?;
-    let names: Vec<&str> = header
-        .split(sep)
-        .map(|s| s.trim().trim_matches('"'))
-        .collect();
-    let cells: Vec<&str> = last
-        .split(sep)
-        .map(|s| s.trim().trim_matches('"'))
-        .collect();
+    let names = split_csv_line(header, sep);
+    let cells = split_csv_line(last, sep);
     if names.len() != cells.len() {
         return Err(format!(
             "the last row has {} cells, the header {}",
@@ -149,16 +203,37 @@ fn last_csv_row(text: &str, sep: char) -> Result<Value, String> {
         ));
     }
     let mut map = serde_json::Map::new();
-    for (name, cell) in names.iter().zip(cells) {
+    for (name, cell) in names.into_iter().zip(cells) {
         let v = match cell.parse::<f64>() {
             Ok(x) if x.is_finite() => serde_json::Number::from_f64(x)
                 .map(Value::Number)
                 .expect("finite"),
-            _ => Value::String(cell.to_string()),
+            _ => Value::String(cell),
         };
-        map.insert(name.to_string(), v);
+        map.insert(name, v);
     }
     Ok(Value::Object(map))
+}
+
+/// One CSV line's cells, trimmed; `"a,b"` is one cell and `""` inside quotes is `"`.
+fn split_csv_line(line: &str, sep: char) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => cells.push(std::mem::take(&mut cell).trim().to_string()),
+            c => cell.push(c),
+        }
+    }
+    cells.push(cell.trim().to_string());
+    cells
 }
 
 #[cfg(test)]
@@ -170,7 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
-        read(&p)
+        read(&p, &[])
     }
 
     #[test]
@@ -196,12 +271,69 @@ mod tests {
     #[test]
     fn metrics_file_missing_or_not_numeric_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let e = read(&dir.path().join("none.json")).unwrap_err();
+        let e = read(&dir.path().join("none.json"), &[]).unwrap_err();
         assert!(e.contains("none.json"), "{e}");
         let e = read_text("m.json", r#"{"loss": "low"}"#).unwrap_err();
         assert!(e.contains("`loss`") && e.contains("not a number"), "{e}");
         let e = read_text("m.json", "{oops").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
         assert!(read_text("m.csv", "a,b\n1\n").is_err());
+    }
+
+    fn read_columns(
+        name: &str,
+        text: &str,
+        cols: &[&str],
+    ) -> Result<BTreeMap<String, Value>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
+        read(&p, &cols)
+    }
+
+    #[test]
+    fn metrics_columns_keep_only_the_named_ones_and_skip_text_columns() {
+        let csv = "run,step,loss,acc\n\"a,b\",1,3.0,0.1\nlast,2,2.5,0.2\n";
+        let m = read_columns("m.csv", csv, &["loss", "acc"]).unwrap();
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["acc", "loss"]);
+        assert_eq!(m["loss"], json!(2.5));
+        // Without columns the text column `run` is an error that says how to pick.
+        let e = read_columns("m.csv", csv, &[]).unwrap_err();
+        assert!(
+            e.contains("`run` is `last`") && e.contains("columns:"),
+            "{e}"
+        );
+        let j = read_columns(
+            "m.json",
+            r#"{"val": {"loss": 1}, "note": "x"}"#,
+            &["val.loss"],
+        );
+        assert_eq!(j.unwrap()["val.loss"], json!(1));
+    }
+
+    #[test]
+    fn metrics_column_that_does_not_exist_is_named_with_the_nearest() {
+        let e = read_columns("m.csv", "loss,acc\n1,2\n", &["los"]).unwrap_err();
+        assert!(e.contains("m.csv") && e.contains("no metric `los`"), "{e}");
+        assert!(e.contains("did you mean `loss`?"), "{e}");
+    }
+
+    #[test]
+    fn metrics_file_with_no_numeric_value_is_an_error() {
+        let e = read_text("m.json", "{}").unwrap_err();
+        assert!(e.contains("m.json holds no metric"), "{e}");
+        let e = read_text("m.json", "[1, 2]").unwrap_err();
+        assert!(e.contains("expected a mapping"), "{e}");
+        let e = read_text("m.csv", "loss\n").unwrap_err();
+        assert!(e.contains("no rows"), "{e}");
+    }
+
+    #[test]
+    fn csv_cells_may_be_quoted() {
+        assert_eq!(
+            split_csv_line(r#" a ,"b,c","d""e""#, ','),
+            ["a", "b,c", "d\"e"]
+        );
     }
 }

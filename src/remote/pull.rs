@@ -189,6 +189,35 @@ impl Remote {
         }
     }
 
+    /// The run records of `keys` the remote holds (each checked against its key), without
+    /// their objects: what `metrics diff` and `params diff` read. Keys the remote lacks are
+    /// left out; a corrupt record is reported as an error line and left out too.
+    pub fn records(&self, keys: &[Hash]) -> Result<(Vec<RunRecord>, Vec<String>)> {
+        let counters = Counters::default();
+        let tasks: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let (conn, k) = (self.conn.clone(), *k);
+                async move { (k, fetch_record(&conn, &k, false).await.map(|(r, _)| r)) }
+            })
+            .collect();
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        for (key, got) in self.run_blocking(tasks, &counters, &Quiet) {
+            match got {
+                Ok(rec) => found.push(rec),
+                Err(Failure::Missing) => {}
+                Err(f) => problems.push(self.describe(
+                    &format!("key {}", key.short()),
+                    "run record",
+                    &key,
+                    f,
+                )?),
+            }
+        }
+        Ok((found, problems))
+    }
+
     /// A remote cache hit for `run --remote`: all of `rec`'s objects (verified), then the
     /// record itself and its log, into `store`.
     pub(super) fn fetch_run(&self, store: &Store, rec: &RunRecord) -> Result<()> {

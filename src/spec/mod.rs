@@ -63,6 +63,9 @@ pub struct Node {
     pub outs: Vec<OutputDecl>,
     pub out_dir: String,
     pub metrics: Option<String>,
+    /// `metrics: {file, columns}`: the metrics kept from the file (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics_columns: Vec<String>,
     /// Params read per key from files (`params_files:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_params: Vec<params_file::FileParams>,
@@ -592,9 +595,14 @@ impl Resolver<'_> {
         for d in &stage.deps {
             deps.push((self.interpolate_str(d, &scope)?, d.line_col()));
         }
-        let metrics = match &stage.metrics {
+        let (metrics, metrics_columns) = match &stage.metrics {
             Some(m) => {
-                let p = self.interpolate_out(m, &scope, &out_dir)?;
+                let file = At(serde_saphyr::Spanned {
+                    value: m.value().file().to_string(),
+                    referenced: m.0.referenced,
+                    defined: m.0.defined,
+                });
+                let p = self.interpolate_out(&file, &scope, &out_dir)?;
                 if !outs.iter().any(|o| o.path == p) {
                     return self.err(
                         m.line_col(),
@@ -602,9 +610,12 @@ impl Resolver<'_> {
                         Some("list it under `outs` too"),
                     );
                 }
-                Some(p)
+                match m.value().checked_columns() {
+                    Ok(columns) => (Some(p), columns),
+                    Err((msg, help)) => return self.err(m.line_col(), msg, Some(help)),
+                }
             }
-            None => None,
+            None => (None, Vec::new()),
         };
         let plots = self.resolve_plots(&stage.plots, &scope, &out_dir, &outs)?;
         let node = Node {
@@ -619,6 +630,7 @@ impl Resolver<'_> {
             outs,
             out_dir,
             metrics,
+            metrics_columns,
             file_params,
             resources: match &stage.resources {
                 Some(r) => self.checked_resources(r.value(), r.line_col())?,

@@ -149,8 +149,10 @@ pub struct StageSpec {
     pub out_dir: Option<At<String>>,
     /// A file (one of `outs`) whose numbers are recorded as the node's metrics: JSON, YAML
     /// (`.yaml`/`.yml`) or CSV (`.csv`/`.tsv`: its last row). Nested names join with dots.
+    /// `{file: out/m.csv, columns: [loss, acc]}` keeps only the named metrics (CSV columns,
+    /// or dotted names in JSON/YAML). A missing, unparsable or non-numeric file fails the node.
     #[serde(default)]
-    pub metrics: Option<At<String>>,
+    pub metrics: Option<At<MetricsSpec>>,
     /// What one node needs to run; the scheduler never oversubscribes.
     #[serde(default)]
     pub resources: Option<At<Resources>>,
@@ -195,6 +197,60 @@ pub struct ParamsFileSpec {
     pub file: At<String>,
     /// Dotted keys to read, e.g. `train.lr` (nested mappings).
     pub keys: Vec<At<String>>,
+}
+
+/// `metrics:`: a file, or a file and the metrics to keep from it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MetricsSpec {
+    File(String),
+    Columns(MetricsColumns),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsColumns {
+    /// The metrics file (one of `outs`).
+    pub file: String,
+    /// The metrics to keep: CSV column names, or dotted names (`val.loss`) in JSON/YAML.
+    pub columns: Vec<String>,
+}
+
+impl MetricsSpec {
+    pub fn file(&self) -> &str {
+        match self {
+            MetricsSpec::File(f) => f,
+            MetricsSpec::Columns(c) => &c.file,
+        }
+    }
+
+    pub fn columns(&self) -> &[String] {
+        match self {
+            MetricsSpec::File(_) => &[],
+            MetricsSpec::Columns(c) => &c.columns,
+        }
+    }
+
+    /// The columns to keep (empty: all); `columns:` must name at least one metric, each once.
+    pub fn checked_columns(&self) -> Result<Vec<String>, (String, &'static str)> {
+        let columns = self.columns();
+        if matches!(self, MetricsSpec::Columns(_)) && columns.is_empty() {
+            return Err((
+                "`columns:` of `metrics:` is empty".into(),
+                "name the metrics to keep, e.g. `columns: [loss, acc]`, or give the file alone",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in columns {
+            if c.trim().is_empty() || !seen.insert(c.as_str()) {
+                return Err((
+                    format!("metrics column `{c}` is empty or listed twice"),
+                    "name each metric once, e.g. `columns: [loss, acc]`",
+                ));
+            }
+        }
+        Ok(columns.to_vec())
+    }
 }
 
 /// A matrix axis: a list of values, or `${vars.NAME}` naming a list.

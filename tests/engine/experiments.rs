@@ -391,3 +391,367 @@ fn gc_keeps_what_recorded_experiments_name() {
     let out = p.cegraph(&["run"]).ok().stdout;
     assert!(out.contains("restored  t"), "{out}");
 }
+
+/// Run git in `p` with a fixed identity; panics on failure.
+fn git(p: &Project, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(p.path())
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+}
+
+#[test]
+fn metrics_columns_pick_named_csv_columns_and_a_missing_one_fails_the_node() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: printf 'run,step,loss\\nfirst,1,2.5\\nlast,2,${params.loss}\\n' > m.csv\n    params: {loss: 1.5}\n    outs: [m.csv]\n    metrics: {file: m.csv, columns: [loss, step]}\n",
+    );
+    p.cegraph(&["run"]).ok();
+    insta::assert_snapshot!(
+        "metrics_show_columns",
+        p.cegraph(&["metrics", "show"]).ok().stdout
+    );
+    // Which metrics are kept is not part of the key (see the report): a new value re-runs.
+    p.edit("cegraph.yaml", "columns: [loss, step]", "columns: [los]");
+    p.edit("cegraph.yaml", "loss: 1.5", "loss: 1.25");
+    let e = p.cegraph(&["run"]).code(1);
+    let all = format!("{}{}", e.stdout, e.stderr);
+    assert!(
+        all.contains("metrics file m.csv: no metric `los` (did you mean `loss`?)"),
+        "{all}"
+    );
+    // Without columns, the text column `run` fails the node and says how to pick columns.
+    p.edit(
+        "cegraph.yaml",
+        "metrics: {file: m.csv, columns: [los]}",
+        "metrics: m.csv",
+    );
+    let e = p.cegraph(&["run"]).code(1);
+    let all = format!("{}{}", e.stdout, e.stderr);
+    assert!(
+        all.contains("metric `run` is `last`, not a number") && all.contains("columns: [...]"),
+        "{all}"
+    );
+}
+
+#[test]
+fn metrics_spec_of_wrong_shape_is_an_error_at_its_place() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: \"echo 'loss: 1' > m.yaml\"\n    outs: [m.yaml]\n    metrics: {file: m.yaml, colums: [loss]}\n",
+    );
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(
+        e.contains("cegraph.yaml:5:") && e.contains("metrics must be a file or"),
+        "{e}"
+    );
+    p.edit("cegraph.yaml", "colums: [loss]", "columns: []");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(
+        e.contains("cegraph.yaml:5:") && e.contains("`columns:` of `metrics:` is empty"),
+        "{e}"
+    );
+    p.edit("cegraph.yaml", "columns: []", "columns: [loss, loss]");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(e.contains("listed twice"), "{e}");
+    p.edit(
+        "cegraph.yaml",
+        "file: m.yaml, columns: [loss, loss]",
+        "file: n.yaml, columns: [loss]",
+    );
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(
+        e.contains("metrics file `n.yaml` is not one of the stage's `outs`"),
+        "{e}"
+    );
+    assert!(!p.join("m.yaml").exists() && !p.join("cegraph.lock").exists());
+}
+
+#[test]
+fn metrics_file_missing_fails_the_node_naming_the_file() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: mkdir -p out && echo hi > out/other.txt\n    outs: [out/other.txt, out/m.json]\n    metrics: out/m.json\n",
+    );
+    let e = p.cegraph(&["run"]).code(1);
+    let all = format!("{}{}", e.stdout, e.stderr);
+    assert!(all.contains("out/m.json"), "{all}");
+    assert!(!p.join("cegraph.lock").exists() || !p.read("cegraph.lock").contains("m.json"));
+}
+
+#[test]
+fn metrics_file_with_no_numeric_value_fails_the_node() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo '{}' > m.json\n    outs: [m.json]\n    metrics: m.json\n",
+    );
+    let e = p.cegraph(&["run"]).code(1);
+    let all = format!("{}{}", e.stdout, e.stderr);
+    assert!(
+        all.contains("t: metrics file m.json holds no metric: write at least one number"),
+        "{all}"
+    );
+}
+
+#[test]
+fn nan_and_inf_metrics_never_crash_a_table_or_a_diff() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo '{\"loss\":${params.loss},\"acc\":0.5}' > m.json\n    params: {loss: NaN}\n    outs: [m.json]\n    metrics: m.json\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.loss=Infinity", "--name", "inf"])
+        .ok();
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    insta::assert_snapshot!(
+        "metrics_diff_nan_inf",
+        p.cegraph(&["metrics", "diff", "inf", "two", "--all"])
+            .ok()
+            .stdout
+    );
+    for (a, b) in [
+        ("workspace", "inf"),
+        ("workspace", "two"),
+        ("two", "workspace"),
+    ] {
+        let out = p.cegraph(&["metrics", "diff", a, b, "--all"]).ok().stdout;
+        assert!(out.contains("loss"), "{out}");
+    }
+    insta::assert_snapshot!(
+        "exp_show_nan_inf",
+        p.cegraph(&["exp", "show", "--sort-by", "loss"]).ok().stdout
+    );
+    for f in ["--json", "--csv", "--md"] {
+        p.cegraph(&["exp", "show", "--sort-by", "loss", "--desc", f])
+            .ok();
+        p.cegraph(&["metrics", "show", f]).ok();
+        p.cegraph(&["metrics", "diff", "workspace", "inf", f]).ok();
+    }
+}
+
+#[test]
+fn metrics_show_all_lists_every_node_with_metrics() {
+    let p = Project::with_pipeline(
+        "stages:\n  data:\n    kind: source\n    params: {builtin: grammar, size: 2000}\n  t:\n    cmd: echo '{\"loss\":1.5}' > m.json\n    outs: [m.json]\n    metrics: m.json\n",
+    );
+    p.cegraph(&["run"]).ok();
+    let default = p.cegraph(&["metrics", "show", "--csv"]).ok().stdout;
+    assert_eq!(default, "node,metric,value\nt,loss,1.5\n");
+    let all = p
+        .cegraph(&["metrics", "show", "--all", "--csv"])
+        .ok()
+        .stdout;
+    assert!(
+        all.contains("data,bytes,") && all.contains("t,loss,1.5"),
+        "{all}"
+    );
+    let one = p.cegraph(&["metrics", "show", "data", "--csv"]).ok().stdout;
+    assert!(
+        one.contains("data,bytes") && !one.contains("t,loss"),
+        "{one}"
+    );
+    // The formats say the same thing.
+    let json: serde_json::Value = serde_json::from_str(
+        &p.cegraph(&["metrics", "show", "--all", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let md = p.cegraph(&["metrics", "show", "--all", "--md"]).ok().stdout;
+    assert_eq!(json.as_array().unwrap().len(), all.lines().count() - 1);
+    assert_eq!(md.lines().count(), all.lines().count() + 1, "{md}");
+    let e = p.cegraph(&["metrics", "show", "nosuch"]).code(2).stderr;
+    assert!(e.contains("nosuch"), "{e}");
+}
+
+#[test]
+fn exp_show_only_changed_keeps_only_columns_that_differ() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo '{\"loss\":${params.loss},\"acc\":0.5}' > m.json\n    params: {loss: 4, width: 8}\n    outs: [m.json]\n    metrics: m.json\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    p.cegraph(&["run", "-S", "t.width=16", "--name", "wide"])
+        .ok();
+    insta::assert_snapshot!(
+        "exp_show_only_changed",
+        p.cegraph(&["exp", "show", "--only-changed"]).ok().stdout
+    );
+    // Among the rows a filter keeps, `loss` no longer differs.
+    let csv = p
+        .cegraph(&[
+            "exp",
+            "show",
+            "--only-changed",
+            "--filter",
+            "loss=4",
+            "--csv",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(csv, "experiment,node,width\nworkspace,t,8\nwide,t,16\n");
+}
+
+#[test]
+fn metrics_diff_fetches_missing_run_records_from_the_remote() {
+    let remote = tempfile::tempdir().unwrap();
+    let p = Project::with_pipeline(&format!(
+        "remotes:\n  shared: file://{}\nstages:\n  t:\n    cmd: 'echo loss: ${{params.loss}} > m.yaml'\n    params: {{loss: 4}}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+        remote.path().display()
+    ));
+    git(&p, &["init", "-q"]);
+    p.cegraph(&["run", "--push"]).ok();
+    git(&p, &["add", "cegraph.yaml", "cegraph.lock"]);
+    git(&p, &["commit", "-qm", "loss 4"]);
+    p.edit("cegraph.yaml", "loss: 4", "loss: 3");
+    p.cegraph(&["run", "--push"]).ok();
+    // This cache forgets every run record; the remote has them.
+    std::fs::remove_dir_all(p.join("cache/runs")).unwrap();
+    let d = p.cegraph(&["metrics", "diff", "HEAD", "--csv"]).ok();
+    assert!(d.stdout.contains("t,loss,4,3,-1,-25%"), "{}", d.stdout);
+    assert!(!d.stderr.contains("no run record"), "{}", d.stderr);
+    // Nowhere: the warning names the node.
+    std::fs::remove_dir_all(p.join("cache/runs")).unwrap();
+    for f in walk(remote.path()) {
+        if f.to_string_lossy().contains("runs") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    let d = p.cegraph(&["params", "diff", "HEAD"]).ok();
+    assert!(
+        d.stderr
+            .contains("no run record in this cache or on remote `shared` for t;"),
+        "{}",
+        d.stderr
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn params_file_that_is_not_valid_yaml_or_toml_is_located() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo ${params.train.lr} > out.txt\n    params_files: [{file: params.yaml, keys: [train.lr]}]\n    outs: [out.txt]\n",
+    );
+    p.write("params.yaml", "train:\n  lr: [0.1,\n");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(e.contains("params file params.yaml:"), "{e}");
+    p.write(
+        "cegraph.yaml",
+        "stages:\n  t:\n    cmd: echo ${params.lr} > out.txt\n    params_files: [{file: p.toml, keys: [lr]}]\n    outs: [out.txt]\n",
+    );
+    p.write("p.toml", "other = 1\nlr = \n");
+    let e = p.cegraph(&["run"]).code(2).stderr;
+    assert!(e.contains("params file p.toml:2:"), "{e}");
+    nothing_written(&p, "");
+    assert!(!p.join("out.txt").exists());
+}
+
+#[test]
+fn exp_remove_of_an_unknown_name_removes_nothing() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo ${params.n} > out.txt\n    params: {n: 1}\n    outs: [out.txt]\n",
+    );
+    p.cegraph(&["run", "-S", "t.n=2", "--name", "two"]).ok();
+    let e = p.cegraph(&["exp", "remove", "two", "nope"]).code(2).stderr;
+    assert!(
+        e.contains("no experiment named `nope`") && e.contains("known: two"),
+        "{e}"
+    );
+    assert!(p.cegraph(&["exp", "list"]).ok().stdout.contains("two"));
+}
+
+#[test]
+fn exp_show_filter_without_equals_or_of_an_unknown_column_is_refused() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: \"echo 'loss: ${params.n}' > m.yaml\"\n    params: {n: 1}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.n=2"]).ok();
+    let e = p.cegraph(&["exp", "show", "--filter", "n"]).code(2).stderr;
+    assert!(e.contains("--filter `n` is not COLUMN=VALUE"), "{e}");
+    let e = p
+        .cegraph(&["exp", "show", "--filter", "m=2"])
+        .code(2)
+        .stderr;
+    assert!(
+        e.contains("no column `m`") && e.contains("columns: experiment, node, n, loss"),
+        "{e}"
+    );
+    let one = p
+        .cegraph(&["exp", "show", "--filter", "n=2", "--csv"])
+        .ok()
+        .stdout;
+    assert_eq!(one, "experiment,node,n,loss\nexp-1,t,2,2\n");
+}
+
+#[test]
+fn lock_without_an_experiment_is_refused() {
+    let p =
+        Project::with_pipeline("stages:\n  t:\n    cmd: echo 1 > out.txt\n    outs: [out.txt]\n");
+    let e = p.cegraph(&["run", "--lock"]).code(2).stderr;
+    assert!(e.contains("--lock promotes an experiment"), "{e}");
+    nothing_written(&p, "");
+    assert!(!p.join("out.txt").exists());
+}
+
+#[test]
+fn metrics_diff_of_more_than_two_revisions_is_a_usage_error() {
+    let p =
+        Project::with_pipeline("stages:\n  t:\n    cmd: echo 1 > out.txt\n    outs: [out.txt]\n");
+    p.cegraph(&["metrics", "diff", "a", "b", "c"]).code(2);
+    p.cegraph(&["params", "diff", "a", "b", "c"]).code(2);
+}
+
+#[test]
+fn exp_show_has_matrix_values_as_columns_to_filter_and_sort_on() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    matrix: {variant: [baseline, rope], seed: [1, 2]}\n    cmd: echo '{\"loss\":${params.lr}${matrix.seed}}' > ${outs[0]}\n    params: {lr: 1}\n    outs: [\"${out_dir}/m.json\"]\n    metrics: \"${out_dir}/m.json\"\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.lr=2", "--name", "two"]).ok();
+    insta::assert_snapshot!(
+        "exp_show_matrix_filter",
+        p.cegraph(&[
+            "exp",
+            "show",
+            "--filter",
+            "variant=rope",
+            "--sort-by",
+            "loss",
+            "--desc"
+        ])
+        .ok()
+        .stdout
+    );
+    // The axes name the rows: --only-changed keeps them even where they do not differ.
+    let csv = p
+        .cegraph(&[
+            "exp",
+            "show",
+            "--filter",
+            "variant=rope",
+            "--filter",
+            "seed=1",
+            "--only-changed",
+            "--csv",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        csv,
+        "experiment,node,variant,seed,lr,loss\nworkspace,\"t[variant=rope,seed=1]\",rope,1,1,11\ntwo,\"t[variant=rope,seed=1]\",rope,1,2,21\n"
+    );
+}

@@ -281,6 +281,13 @@ fn custom_words(msg: &str) -> (String, Option<&'static str>) {
             "a matrix axis must be a list of values or `${vars.NAME}`".into(),
             Some("e.g. `variant: [baseline, rope]`"),
         )
+    } else if msg.contains("MetricsSpec") {
+        (
+            "metrics must be a file or `{file: ..., columns: [...]}`".into(),
+            Some(
+                "e.g. `metrics: out/m.json` or `metrics: {file: out/m.csv, columns: [loss, acc]}`",
+            ),
+        )
     } else if msg.contains("RemoteSpec") {
         (
             "a remote must be a URL or `{url: ..., default: true}`".into(),
