@@ -515,6 +515,9 @@ fn report_shows_each_final_loss_with_its_evaluation_standard_error() {
     .unwrap();
     assert!(rendered.markdown.contains("## Final validation losses"));
     let cell = format!("{:.4} ± 0.0042 (seed SD", rope.mean);
-    assert!(rendered.markdown.contains(&cell), "{cell} not in the report");
+    assert!(
+        rendered.markdown.contains(&cell),
+        "{cell} not in the report"
+    );
     assert!(rendered.html.contains(&cell));
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::pull::fetch_record;
+use super::records::fetch_record;
 use super::records::{conflict_line, same_outputs};
 use super::transfer::{self, Counters, Failure};
 use super::{CheckReport, Entry, Remote, TransferObserver, corrupt_line, object_key};

@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::connect::Connection;
-use super::records::{conflict_line, same_outputs};
+use super::records::{conflict_line, fetch_record, same_outputs};
 use super::transfer::{self, Counters, Failure};
-use super::{Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key, record_key};
+use super::{Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::store::{RECORD_FORMAT, RunRecord, Store};
+use crate::store::{RunRecord, Store};
 
 impl Remote {
     /// Download what the local cache lacks of `entries`, verifying every object.
@@ -259,32 +258,4 @@ impl Remote {
             help: "run without --remote to compute it here".into(),
         }
     }
-}
-
-/// The run record under `key` on the remote (checked to be a record of that key), and with
-/// `with_log` its log when there is one.
-pub(super) async fn fetch_record(
-    conn: &Connection,
-    key: &Hash,
-    with_log: bool,
-) -> std::result::Result<(RunRecord, Option<Vec<u8>>), Failure> {
-    let bytes = transfer::get_bytes(conn.store.as_ref(), &record_key(conn, key)).await?;
-    let rec: Option<RunRecord> = serde_json::from_slice(&bytes).ok();
-    // A record is checked against its name like an object: its inputs must hash to its key.
-    let rec = rec.filter(|r| r.format == RECORD_FORMAT && r.key == *key && r.inputs.key() == *key);
-    let Some(rec) = rec else {
-        return Err(Failure::Corrupt {
-            actual: Hash::of_bytes(&bytes),
-            bytes: bytes.len() as u64,
-        });
-    };
-    if !with_log {
-        return Ok((rec, None));
-    }
-    let log = match transfer::get_bytes(conn.store.as_ref(), &log_key(conn, key)).await {
-        Ok(l) => Some(l),
-        Err(Failure::Missing) => None,
-        Err(f) => return Err(f),
-    };
-    Ok((rec, log))
 }

@@ -12,14 +12,13 @@ use std::sync::Arc;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 use super::connect::Connection;
-use super::pull::fetch_record;
 use super::transfer::{self, Counters, Failure};
 use super::{
     PushReport, REPAIR_HINT, TransferObserver, corrupt_line, log_key, record_key, run_all,
 };
 use crate::error::Result;
 use crate::hash::Hash;
-use crate::store::OutputRecord;
+use crate::store::{OutputRecord, RECORD_FORMAT, RunRecord};
 
 /// One entry's run record.
 pub(super) struct RecordPush {
@@ -241,4 +240,32 @@ pub(super) fn conflict_line(
         key.short(),
         diffs.join("; ")
     )
+}
+
+/// The run record under `key` on the remote (checked to be a record of that key), and with
+/// `with_log` its log when there is one.
+pub(super) async fn fetch_record(
+    conn: &Connection,
+    key: &Hash,
+    with_log: bool,
+) -> std::result::Result<(RunRecord, Option<Vec<u8>>), Failure> {
+    let bytes = transfer::get_bytes(conn.store.as_ref(), &record_key(conn, key)).await?;
+    let rec: Option<RunRecord> = serde_json::from_slice(&bytes).ok();
+    // A record is checked against its name like an object: its inputs must hash to its key.
+    let rec = rec.filter(|r| r.format == RECORD_FORMAT && r.key == *key && r.inputs.key() == *key);
+    let Some(rec) = rec else {
+        return Err(Failure::Corrupt {
+            actual: Hash::of_bytes(&bytes),
+            bytes: bytes.len() as u64,
+        });
+    };
+    if !with_log {
+        return Ok((rec, None));
+    }
+    let log = match transfer::get_bytes(conn.store.as_ref(), &log_key(conn, key)).await {
+        Ok(l) => Some(l),
+        Err(Failure::Missing) => None,
+        Err(f) => return Err(f),
+    };
+    Ok((rec, log))
 }
