@@ -333,3 +333,33 @@ fn eval_noise_raises_the_verdict_tolerance() {
     assert_eq!(losses.seeds, 5);
     assert_eq!(losses.eval_se, Some(0.01));
 }
+
+/// The paper's step-index estimator gave every seed the same ratio (e.g. 1.700 for all five)
+/// and the report printed "1.700 [1.700, 1.700] beats": a zero-width 95% interval from the eval
+/// grid's resolution, presented as certainty.
+#[test]
+fn identical_per_seed_step_ratios_give_no_zero_width_interval() {
+    let mut curves = Vec::new();
+    for seed in 1..=5 {
+        for (variant, multiplier) in [("baseline", 1.0), ("double", 2.0), ("flash", 1.0)] {
+            // Noiseless curves: every seed reads the same CEG on the same grid.
+            let spec = SyntheticSpec::clean(reference_law(), multiplier);
+            curves.push(synthetic_curve(variant, "s", seed, &spec));
+        }
+    }
+    let table = analyse(&curves, &AnalysisOptions::default()).unwrap();
+    let paper = table.row("double", "s", Estimator::Paper).unwrap();
+    assert!(paper.ceg.is_some_and(|c| c > 1.2), "{paper:?}");
+    assert_eq!(paper.interval, None, "{paper:?}");
+    assert_eq!(paper.verdict, CellVerdict::Indicative);
+    assert!(
+        paper
+            .interval_note
+            .as_deref()
+            .unwrap()
+            .contains("all 5 seeds gave")
+    );
+    // Identical curves are certain: flash keeps its zero-width interval at exactly 1.
+    let flash = table.row("flash", "s", Estimator::Paper).unwrap();
+    assert_eq!(flash.verdict, CellVerdict::NoMeasurableDifference);
+}

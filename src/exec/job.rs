@@ -76,12 +76,15 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
         .unwrap_or(0.0);
     let clock = Instant::now();
     prepare_outputs(req.pipeline, req.node).map_err(&fail)?;
+    let check = |when: &str| inputs_unchanged(store, req.pipeline, &req.inputs, when);
+    check("before this node started").map_err(&fail)?;
     let metrics = match &req.node.action {
         Action::Cmd(cmd) => run_cmd(store, &req, cmd, &log).map_err(&fail)?,
         Action::Kind { name, worker, .. } => {
             run_kind(store, &req, name, *worker, &log).map_err(&fail)?
         }
     };
+    check("while this node ran").map_err(&fail)?;
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
     if let Some(m) = &req.node.metrics {
@@ -108,6 +111,35 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     };
     store.write_record(&rec).map_err(|e| fail(e.to_string()))?;
     Ok(rec)
+}
+
+/// The files the key was computed from, read again: a node must neither run on nor be
+/// recorded from bytes other than those its key names. Another process writing one of them
+/// (a second pipeline with the same output path, an edit during the run) would otherwise have
+/// its bytes cached under the old key. Unchanged files cost a stat (the stat cache).
+fn inputs_unchanged(
+    store: &Store,
+    p: &Pipeline,
+    inputs: &KeyInputs,
+    when: &str,
+) -> std::result::Result<(), String> {
+    let upstream = inputs.upstream.values().flat_map(|outs| outs.iter());
+    for (path, want) in inputs.deps.iter().chain(upstream) {
+        let now = store
+            .stat
+            .hash_path(&p.workspace.join(path))
+            .map_err(|e| format!("input `{path}` cannot be read {when}: {e}"))?;
+        if now.hash != *want {
+            return Err(format!(
+                "input `{path}` changed {when} (blake3 {} in the key, {} now): another process \
+                 wrote it (a second pipeline with the same output path, or an edit during the \
+                 run); nothing was cached: rerun once it has finished",
+                want.short(),
+                now.hash.short()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Clear stale outputs (so a failed command cannot leave old ones looking fresh) and

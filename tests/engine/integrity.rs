@@ -447,3 +447,39 @@ fn gc_grace_period_keeps_young_unreferenced_objects() {
     let bad = p.cegraph(&["gc", "--grace", "soon"]).code(2);
     assert!(bad.stderr.contains("1h"), "{}", bad.stderr);
 }
+
+/// Two pipelines in one workspace wrote the same output path while one of them ran: its
+/// `eval` node read the other's tokens and was cached under a key that named the first's
+/// bytes. An input that changes under a running node now fails that node, caching nothing.
+#[test]
+fn input_rewritten_during_a_node_is_never_cached_under_the_old_key() {
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  make:
+    cmd: printf 'planned bytes\n' > ${outs[0]}
+    outs: [out/a.txt]
+  use:
+    deps: [make]
+    # Stands in for another process writing the shared path mid-run.
+    cmd: printf 'other bytes\n' > out/a.txt && cat out/a.txt > ${outs[0]}
+    outs: [out/b.txt]
+"#,
+    );
+    let out = p.cegraph(&["run"]).code(1);
+    assert!(
+        out.stderr
+            .contains("input `out/a.txt` changed while this node ran"),
+        "{}",
+        out.stderr
+    );
+    // Nothing recorded for `use`: the lock names only `make`, and a rerun is not "up to date".
+    let lock = p.read("cegraph.lock");
+    assert!(!lock.contains("out/b.txt"), "{lock}");
+    let again = p.cegraph(&["status"]);
+    assert!(
+        !again.stdout.contains("up-to-date  use"),
+        "{}",
+        again.stdout
+    );
+}
