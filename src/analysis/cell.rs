@@ -231,10 +231,9 @@ fn attach_seeds(row: &mut CegRow, seeds: &[u64], per_seed: &[Result<f64, Refusal
     let (Some(ceg), Some(spread)) = (row.ceg, LogEstimate::from_seeds(&logs)) else {
         return;
     };
-    if spread.standard_error == 0.0 && ceg != 1.0 && row.estimator == Estimator::Paper {
-        // A step-index estimator (the paper's) gives every seed the same ratio of eval
-        // indices: a zero spread is its grid's resolution, not certainty. Identical curves
-        // (CEG exactly 1 for every seed) are certain and keep their zero-width interval.
+    if spread.standard_error == 0.0 && row.estimator == Estimator::Paper {
+        // The paper's step-index estimator gives every seed the same ratio of eval indices
+        // (1.000 included): a zero spread is its grid's resolution, not certainty.
         row.interval_note = Some(format!(
             "all {} seeds gave {ceg:.3} exactly: on this estimator's eval grid the seeds' \
              spread is zero, which says nothing about its uncertainty; no interval, \
