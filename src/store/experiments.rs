@@ -179,12 +179,12 @@ pub fn no_such(store: &Store, name: &str) -> Error {
 }
 
 fn read(path: &Path) -> Result<Option<Experiment>> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         Error::usage(
             format!("{}: not a valid experiment record: {e}", path.display()),
             "remove it with `cegraph exp remove NAME`",
