@@ -59,6 +59,16 @@ pub(super) fn ratio_label(v: f64, span: f64) -> String {
     format!("{:.decimals$}", 10f64.powf(v))
 }
 
+/// The smallest and largest finite value, `None` when there is none.
+pub(super) fn finite_bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,14 +83,4 @@ mod tests {
         assert!((hi - lo - 0.1).abs() < 1e-12 && (lo + 0.05).abs() < 1e-12);
         assert!(log10_bounds([0.0, -1.0].into_iter(), 1.1, 0.1).is_none());
     }
-}
-
-/// The smallest and largest finite value, `None` when there is none.
-pub(super) fn finite_bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
 }
