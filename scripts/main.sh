@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build cegraph (release) and run a pipeline: by default pipelines/smoke.yaml, the CEG ladder
 # shrunk to about a minute on the built-in grammar corpus (no data needed). The full CPU
-# experiment: ./scripts/main.sh pipelines/ladder-cpu.yaml (under an hour on 2 cores).
+# experiment: ./scripts/main.sh pipelines/ladder-cpu.yaml (about 80 minutes on 2 cores).
 # Extra arguments go to `cegraph run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

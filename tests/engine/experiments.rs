@@ -280,25 +280,13 @@ fn revision_that_is_not_git_or_has_no_lock_file_is_refused() {
         e.contains("`nosuchrev` is not a git revision, an experiment or `workspace`"),
         "{e}"
     );
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(args)
-            .current_dir(p.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "cegraph.yaml"]);
-    git(&["commit", "-qm", "pipeline only"]);
+    p.git(&["init", "-q"]);
+    p.git(&["add", "cegraph.yaml"]);
+    p.git(&["commit", "-qm", "pipeline only"]);
     let e = p.cegraph(&["metrics", "diff", "HEAD"]).code(2).stderr;
     assert!(e.contains("revision `HEAD` has no"), "{e}");
-    git(&["add", "cegraph.lock"]);
-    git(&["commit", "-qm", "lock"]);
+    p.git(&["add", "cegraph.lock"]);
+    p.git(&["commit", "-qm", "lock"]);
     let out = p.cegraph(&["params", "diff", "HEAD"]).ok().stdout;
     assert!(
         out.contains("no param changed between HEAD and workspace"),
@@ -333,25 +321,13 @@ fn metrics_diff_of_a_commit_shows_what_it_changed() {
     let p = Project::with_pipeline(
         "stages:\n  t:\n    cmd: 'echo loss: ${params.loss} > m.yaml'\n    params: {loss: 4}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
     );
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(p.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}");
-    };
-    git(&["init", "-q"]);
+    p.git(&["init", "-q"]);
     p.cegraph(&["run"]).ok();
-    git(&["add", "cegraph.yaml", "cegraph.lock"]);
-    git(&["commit", "-qm", "loss 4"]);
+    p.git(&["add", "cegraph.yaml", "cegraph.lock"]);
+    p.git(&["commit", "-qm", "loss 4"]);
     p.edit("cegraph.yaml", "loss: 4", "loss: 3");
     p.cegraph(&["run"]).ok();
-    git(&["commit", "-qam", "loss 3"]);
+    p.git(&["commit", "-qam", "loss 3"]);
     insta::assert_snapshot!(
         "metrics_diff_commit",
         p.cegraph(&["metrics", "diff", "HEAD~1", "HEAD"])
@@ -390,20 +366,6 @@ fn gc_keeps_what_recorded_experiments_name() {
     p.cegraph(&["exp", "apply", "two"]).ok();
     let out = p.cegraph(&["run"]).ok().stdout;
     assert!(out.contains("restored  t"), "{out}");
-}
-
-/// Run git in `p` with a fixed identity; panics on failure.
-fn git(p: &Project, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(p.path())
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
 }
 
 #[test]
@@ -600,10 +562,10 @@ fn metrics_diff_fetches_missing_run_records_from_the_remote() {
         "remotes:\n  shared: file://{}\nstages:\n  t:\n    cmd: 'echo loss: ${{params.loss}} > m.yaml'\n    params: {{loss: 4}}\n    outs: [m.yaml]\n    metrics: m.yaml\n",
         remote.path().display()
     ));
-    git(&p, &["init", "-q"]);
+    p.git(&["init", "-q"]);
     p.cegraph(&["run", "--push"]).ok();
-    git(&p, &["add", "cegraph.yaml", "cegraph.lock"]);
-    git(&p, &["commit", "-qm", "loss 4"]);
+    p.git(&["add", "cegraph.yaml", "cegraph.lock"]);
+    p.git(&["commit", "-qm", "loss 4"]);
     p.edit("cegraph.yaml", "loss: 4", "loss: 3");
     p.cegraph(&["run", "--push"]).ok();
     // This cache forgets every run record; the remote has them.

@@ -23,19 +23,6 @@ fn copying(plot: &str) -> Project {
     p
 }
 
-fn git(p: &Project, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(p.path())
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-}
-
 /// A refused plot: exit 2, one line of error and one of help, no output directory.
 #[track_caller]
 fn refused(p: &Project, args: &[&str], says: &str) {
@@ -120,9 +107,9 @@ fn plots_show_draws_a_recorded_experiment_beside_the_workspace() {
 fn plots_diff_overlays_a_committed_revision_over_the_workspace() {
     let p = Project::with_pipeline(PIPELINE);
     refused(&p, &["plots", "diff"], "`HEAD` is not a git revision here");
-    git(&p, &["init", "-q"]);
-    git(&p, &["add", "cegraph.yaml"]);
-    git(&p, &["commit", "-qm", "pipeline only"]);
+    p.git(&["init", "-q"]);
+    p.git(&["add", "cegraph.yaml"]);
+    p.git(&["commit", "-qm", "pipeline only"]);
     refused(&p, &["plots", "diff"], "revision `HEAD` has no");
     refused(
         &p,
@@ -130,8 +117,8 @@ fn plots_diff_overlays_a_committed_revision_over_the_workspace() {
         "`nosuchrev` is not a git revision, a stage or a node",
     );
     p.cegraph(&["run"]).ok();
-    git(&p, &["add", "cegraph.lock"]);
-    git(&p, &["commit", "-qm", "scale 4"]);
+    p.git(&["add", "cegraph.lock"]);
+    p.git(&["commit", "-qm", "scale 4"]);
     p.edit("cegraph.yaml", "scale: 4", "scale: 2");
     p.cegraph(&["run"]).ok();
     // The first argument is a target when it names one: HEAD is the default revision.
@@ -288,10 +275,10 @@ fn plots_read_a_series_inside_an_output_directory_at_a_revision() {
     let p = Project::with_pipeline(
         "stages:\n  t:\n    cmd: mkdir -p out/d && printf 'step,loss\\n1,%s\\n2,1\\n' ${params.first} > out/d/loss.csv\n    params: {first: 3}\n    outs: [out/d]\n    plots:\n      - {file: out/d/loss.csv, x: step, y: loss}\n",
     );
-    git(&p, &["init", "-q"]);
+    p.git(&["init", "-q"]);
     p.cegraph(&["run"]).ok();
-    git(&p, &["add", "cegraph.yaml", "cegraph.lock"]);
-    git(&p, &["commit", "-qm", "first 3"]);
+    p.git(&["add", "cegraph.yaml", "cegraph.lock"]);
+    p.git(&["commit", "-qm", "first 3"]);
     p.edit("cegraph.yaml", "first: 3", "first: 5");
     p.cegraph(&["run"]).ok();
     p.cegraph(&["plots", "diff", "HEAD"]).ok();
