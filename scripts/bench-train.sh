@@ -2,8 +2,8 @@
 # Training speed, three ways on the same model, batch, precision and threads: cegraph's trainer
 # (`cegraph-worker bench-train`: the trainer's own step), PyTorch eager, and PyTorch with
 # torch.compile + fused AdamW (scripts/bench_train.py), alternating ROUNDS times; prints the
-# median tokens/s of each, cegraph's ratio to each, and MFU (6N + 12·L·H·Q·T per token)
-# against the matmul peak measured in the same precision on the same threads.
+# median tokens/s of each, cegraph's ratio to each, and MFU (6N + 12·L·H·Q·T + 6·d·V per token:
+# every matmul, the tied unembedding's too, as nanoGPT's estimate_mfu counts) against the matmul peak measured in the same precision on the same threads.
 # Not a test: timings depend on what else the machine is doing.
 #
 # Default size: nanoGPT's shakespeare_char CPU run (4 layers, 4 heads, width 128, context 64,
@@ -43,13 +43,13 @@ for size in $SIZES; do
   declare -A runs=(); fpt=0
   for _ in $(seq "$ROUNDS"); do
     line=$("$worker" bench-train | grep '^cegraph ')
-    runs[cegraph]+="$(echo "$line" | field tokens_per_s) "; fpt=$(echo "$line" | field flops_per_token)
+    runs[cegraph]+="$(echo "$line" | field tokens_per_s) "; fpt=$(echo "$line" | field mfu_flops_per_token)
     for mode in $MODES; do
       runs[$mode]+="$("$py" scripts/bench_train.py --mode "$mode" | field tokens_per_s) "
     done
   done
   c=$(printf '%s\n' ${runs[cegraph]} | median)
-  echo "size ${size} (${BENCH_HEADS} heads), $(printf '%.3g' "$fpt") FLOPs/token"
+  echo "size ${size} (${BENCH_HEADS} heads), $(printf '%.3g' "$fpt") FLOPs/token (6N + attention + the unembedding's 6·d·V)"
   printf '  %-14s %12s %8s %7s   %s\n' runner tokens/s "cg/this" mfu runs
   for r in cegraph $MODES; do
     m=$(printf '%s\n' ${runs[$r]} | median)

@@ -1,6 +1,6 @@
 // The C++ of the few libtorch entry points tch 0.24 does not bind: autocast's dtype (CPU and
-// CUDA), `_amp_foreach_non_finite_check_and_unscale_`, `_fused_adamw_` and set-to-none of a
-// gradient. `build.rs` `include!`s this file, writes [`SOURCE`] out and compiles it against
+// CUDA), `_amp_foreach_non_finite_check_and_unscale_`, `_fused_adamw_`, set-to-none of a
+// gradient and `pin_memory()` without the deprecated device argument. `build.rs` `include!`s this file, writes [`SOURCE`] out and compiles it against
 // the headers of the libtorch it links. It lives in a `.rs` file so that the train kind's
 // source fingerprint (which reads this crate's Rust files) covers the C++ too.
 //
@@ -92,6 +92,12 @@ int cg_fused_adamw(Tensor *const *params, Tensor *const *grads, Tensor *const *e
 
 int cg_grad_set_to_none(Tensor *param, char *err, size_t cap) {
   CG_TRY({ param->mutable_grad().reset(); })
+}
+
+// tch binds only `pin_memory(device)`, whose device argument libtorch 2.11 deprecates with a
+// warning on every call (one per batch in a node's log).
+int cg_pin_memory(Tensor *src, Tensor **out, char *err, size_t cap) {
+  CG_TRY({ *out = new Tensor(src->pin_memory()); })
 }
 }
 "#;

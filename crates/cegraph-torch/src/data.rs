@@ -39,6 +39,25 @@ impl Sampler {
     }
 }
 
+unsafe extern "C" {
+    fn cg_pin_memory(
+        src: *const std::ffi::c_void,
+        out: *mut *mut std::ffi::c_void,
+        err: *mut std::ffi::c_char,
+        cap: usize,
+    ) -> std::ffi::c_int;
+}
+
+/// A page-locked copy of a CPU tensor (the source of an asynchronous host-to-GPU copy).
+fn pinned(t: &Tensor) -> Result<Tensor, tch::TchError> {
+    let mut out: *mut std::ffi::c_void = std::ptr::null_mut();
+    crate::amp::checked("pin_memory", |err, cap| unsafe {
+        cg_pin_memory(t.as_ptr() as *const _, &mut out, err, cap)
+    })?;
+    // SAFETY: on success the shim stored a `new torch::Tensor`, which the Tensor now owns.
+    Ok(unsafe { Tensor::from_ptr(out.cast()) })
+}
+
 /// `(x, y)` int64 tensors `(B, T)` on `device`: `y` is `x` shifted by one token.
 pub fn make_batch(
     tokens: &[u32],
@@ -58,8 +77,10 @@ pub fn make_batch(
         if device.is_cuda() {
             // Pinned memory and an asynchronous copy (as nanoGPT): a copy from pageable memory
             // would make every step wait for the GPU to drain its queue.
-            t.pin_memory(device)
-                .to_device_(device, Kind::Int64, true, false)
+            match pinned(&t) {
+                Ok(p) => p.to_device_(device, Kind::Int64, true, false),
+                Err(_) => t.to_device(device),
+            }
         } else {
             t
         }

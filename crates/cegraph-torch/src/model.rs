@@ -501,10 +501,14 @@ pub fn sparse_pattern(t: usize, blk: usize) -> Vec<usize> {
 }
 
 /// Cross-entropy of `(B, T, V)` logits against `(B, T)` targets, computed in f32.
+// `log_softmax(dtype = f32)` reads bf16/fp16 logits and upcasts inside the kernel, and its
+// backward writes the gradient in the logits' dtype: the same values as casting first, without
+// a full f32 copy of the logits and its backward (B·T·V·6 bytes each way, the largest tensors of
+// a step at a GPT-2 vocabulary).
 fn cross_entropy(logits: &Tensor, targets: &Tensor, reduction: tch::Reduction) -> Tensor {
     let v = logits.size()[2];
     logits
         .view([-1, v])
-        .to_kind(Kind::Float)
-        .cross_entropy_loss(&targets.view([-1]), None::<&Tensor>, reduction, -100, 0.0)
+        .log_softmax(-1, Kind::Float)
+        .g_nll_loss(&targets.view([-1]), None::<&Tensor>, reduction, -100)
 }

@@ -8,7 +8,7 @@
 //! default: bf16 on CUDA, fp32 on the CPU), BENCH_DEVICE (auto|cpu|cuda). It times the
 //! trainer's own step ([`cegraph_torch::train::Stepper`]: fused AdamW, clipping, loss scaling,
 //! no host read per step) and reads the loss once, after the timed steps. Prints
-//! `cegraph tokens_per_s=… step_ms=… flops_per_token=… loss=…`.
+//! `cegraph tokens_per_s=… step_ms=… flops_per_token=… mfu_flops_per_token=… loss=…`.
 
 use std::time::Instant;
 
@@ -90,9 +90,12 @@ pub fn run() {
     assert!(loss.is_finite() && stepper.first_non_finite().is_none());
     let tps = (steps * b * t) as f64 / secs;
     println!(
-        "cegraph tokens_per_s={tps:.1} step_ms={:.2} flops_per_token={} params={} threads={} precision={} loss={loss:.4}",
+        "cegraph tokens_per_s={tps:.1} step_ms={:.2} flops_per_token={} mfu_flops_per_token={} params={} threads={} precision={} loss={loss:.4}",
         secs * 1e3 / steps as f64,
         cfg.flops_per_token().total,
+        // MFU counts every matmul the step runs, the tied unembedding's 6·d·V too (as
+        // nanoGPT's estimate_mfu does); the trainer's compute axis is Kaplan's non-embedding 6N.
+        cfg.flops_per_token().total + 6 * (cfg.n_embd * cfg.vocab_size) as u64,
         cfg.param_counts().total,
         tch::get_num_threads(),
         precision.as_str()
