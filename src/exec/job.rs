@@ -337,6 +337,13 @@ fn run_kind(
         .current_dir(ws)
         .envs(&req.node.env)
         .env("OMP_NUM_THREADS", req.threads.to_string());
+    // The worker computes with the CPU kernels its key names, or not at all.
+    let keyed_cpu = req.inputs.runtime.get("cpu").map(String::as_str);
+    let flags = super::cpu_numerics::host_flags();
+    let env = |n: &str| super::cpu_numerics::node_env(&req.node.env, n);
+    if let Some(level) = super::cpu_numerics::worker_capability(keyed_cpu, &flags, &env)? {
+        command.env("ATEN_CPU_CAPABILITY", level);
+    }
     run_logged(command, &req.node.name, log, req.observer)?;
     let outcome: StageOutcome = fs::read(&job.result)
         .ok()

@@ -1,6 +1,7 @@
 //! The scheduler: walks the DAG, skips what is up to date, restores what the cache
 //! has, and runs the rest in parallel within each node's resources.
 
+pub mod cpu_numerics;
 pub mod handoff;
 pub mod job;
 pub mod metrics;

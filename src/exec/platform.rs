@@ -267,8 +267,20 @@ pub fn gpu_info(device: &str) -> Option<GpuInfo> {
 }
 
 /// The runtime part of a worker kind's key: `libtorch`, `device`, `threads`; on CUDA the
-/// `gpu` (name and compute capability); for a kind with a `precision` param, that resolved.
+/// `gpu` (name and compute capability); for a kind with a `precision` param, that resolved;
+/// on the CPU the `cpu` kernels and, when set, the numerics `env` ([`super::cpu_numerics`]).
 pub fn worker_runtime(node: &Node) -> BTreeMap<String, String> {
+    let mut runtime = torch_runtime(node);
+    let flags = super::cpu_numerics::host_flags();
+    runtime.extend(super::cpu_numerics::runtime_entries(
+        &runtime["device"],
+        &flags,
+        &|n| super::cpu_numerics::node_env(&node.env, n),
+    ));
+    runtime
+}
+
+fn torch_runtime(node: &Node) -> BTreeMap<String, String> {
     let requested = node
         .params
         .get("device")

@@ -199,3 +199,68 @@ stages:
     let text = p.cegraph(&["status"]).code(1).stdout;
     assert!(text.contains("train (on cpu, fp32)"), "{text}");
 }
+
+/// `ATEN_CPU_CAPABILITY=default` makes libtorch train other bits than on AVX2/AVX-512
+/// (measured: another model.safetensors hash for the same node), and MKL/oneDNN/cuBLAS
+/// variables do likewise; none of it was in the key, so a run under one setting was served
+/// to a run under another. Now the CPU kernels and those variables are part of a libtorch
+/// node's key (an unrelated variable is not).
+#[test]
+fn aten_cpu_capability_and_numerics_env_change_a_libtorch_nodes_key() {
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  corpus:
+    kind: source
+    params: {builtin: grammar, size: 20000, seed: 0}
+  tokens:
+    kind: tokenize
+    deps: [corpus]
+    params: {tokenizer: char}
+  train:
+    kind: train
+    deps: [tokens]
+    params: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, max_iters: 2, device: cpu}
+"#,
+    );
+    // The runtime part of each node's key, as `status --json` shows it (the key hashes it).
+    let runtime_with = |env: &[(&str, &str)]| {
+        let mut c = p.command(&["status", "--json"]);
+        for v in [
+            "ATEN_CPU_CAPABILITY",
+            "MKL_CBWR",
+            "ONEDNN_MAX_CPU_ISA",
+            "FOO_UNRELATED",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied());
+        let out = c.output().unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let of = |node: &str| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["node"] == node)
+                .unwrap()["runtime"]
+                .clone()
+        };
+        (of("train"), of("tokens"))
+    };
+    let (plain, tokens) = runtime_with(&[]);
+    assert!(plain["cpu"].is_string(), "{plain}");
+    assert!(plain.get("env").is_none(), "{plain}");
+    assert!(
+        tokens.is_null(),
+        "a tokenizer's output does not depend on them: {tokens}"
+    );
+    assert_eq!(plain, runtime_with(&[("FOO_UNRELATED", "1")]).0);
+    let lowered = runtime_with(&[("ATEN_CPU_CAPABILITY", "default")]).0;
+    assert!(
+        lowered["cpu"].as_str().unwrap().starts_with("DEFAULT"),
+        "{lowered}"
+    );
+    let mkl = runtime_with(&[("MKL_CBWR", "AVX2")]).0;
+    assert_eq!(mkl["env"], "MKL_CBWR=AVX2");
+}
