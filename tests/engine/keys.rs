@@ -156,12 +156,8 @@ fn kind_job_from_other_code_is_refused() {
     assert!(!p.join("result.json").exists());
 }
 
-/// `device: auto` is resolved when the plan is made, and `status` says where each libtorch
-/// node will run and in which precision (so a CPU result is never mistaken for a GPU one).
-#[test]
-fn status_shows_the_resolved_device_and_precision_of_libtorch_nodes() {
-    let p = Project::with_pipeline(
-        r#"
+/// A corpus, its tokens and one tiny CPU `train` node.
+const TINY_TRAIN: &str = r#"
 stages:
   corpus:
     kind: source
@@ -174,8 +170,13 @@ stages:
     kind: train
     deps: [tokens]
     params: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, max_iters: 2, device: cpu}
-"#,
-    );
+"#;
+
+/// `device: auto` is resolved when the plan is made, and `status` says where each libtorch
+/// node will run and in which precision (so a CPU result is never mistaken for a GPU one).
+#[test]
+fn status_shows_the_resolved_device_and_precision_of_libtorch_nodes() {
+    let p = Project::with_pipeline(TINY_TRAIN);
     let json = p.cegraph(&["status", "--json"]).code(1).stdout;
     let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
     let train = rows
@@ -207,22 +208,7 @@ stages:
 /// node's key (an unrelated variable is not).
 #[test]
 fn aten_cpu_capability_and_numerics_env_change_a_libtorch_nodes_key() {
-    let p = Project::with_pipeline(
-        r#"
-stages:
-  corpus:
-    kind: source
-    params: {builtin: grammar, size: 20000, seed: 0}
-  tokens:
-    kind: tokenize
-    deps: [corpus]
-    params: {tokenizer: char}
-  train:
-    kind: train
-    deps: [tokens]
-    params: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, max_iters: 2, device: cpu}
-"#,
-    );
+    let p = Project::with_pipeline(TINY_TRAIN);
     // The runtime part of each node's key, as `status --json` shows it (the key hashes it).
     let runtime_with = |env: &[(&str, &str)]| {
         let mut c = p.command(&["status", "--json"]);
