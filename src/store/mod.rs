@@ -11,10 +11,13 @@
 //! ```
 
 pub mod checkout;
+pub mod exp_index;
+mod exp_index_codec;
 pub mod experiments;
 pub mod gc;
 pub mod git;
 pub mod lock;
+pub mod packed;
 mod restore;
 pub mod roots;
 pub mod tmp;

@@ -1,0 +1,216 @@
+//! The experiments index, `cache/experiments/.index`: every experiment record's name,
+//! pipeline, creation time and nodes in one packed file, so `exp show` reads one file with
+//! little allocation instead of parsing a thousand JSON records.
+//!
+//! It is a cache of the records, never trusted blindly: each entry carries the stat
+//! (size, mtime, ctime, inode) of the record it was read from and the file carries a blake3
+//! checksum. A reader lists the directory and re-reads every record that is new or whose
+//! stat differs, drops entries whose record is gone, and ignores an index that is
+//! unreadable, of another format or fails its checksum (rebuilding it from the records).
+//! Writes go to a temporary file renamed into place, so a crash leaves the old index or
+//! the new one; two runs writing at once leave one of them, and the next reader repairs
+//! what the other added.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::Store;
+use super::experiments::Experiment;
+use super::packed::{Packed, Sym};
+
+pub(super) const MAGIC: &[u8; 8] = b"CEGXIDX\0";
+pub(super) const INDEX_FORMAT: u32 = 1;
+/// The index's file name: not a valid experiment name, so it cannot clash with one.
+pub const INDEX_FILE: &str = ".index";
+
+/// What identifies one version of a record file: any rewrite changes at least one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+}
+
+impl Stamp {
+    pub fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: m.size(),
+            mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            ctime_ns: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+            ino: m.ino(),
+        }
+    }
+}
+
+/// One experiment as the index holds it (its overrides and git state stay in its record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedExperiment {
+    /// The record's file name in `cache/experiments/`.
+    pub file: Sym,
+    pub stamp: Stamp,
+    pub name: Sym,
+    pub pipeline: Sym,
+    pub created_at: f64,
+    /// Indices into [`Packed::nodes`].
+    pub nodes: std::ops::Range<u32>,
+}
+
+/// Every readable experiment, oldest first, with their nodes packed.
+#[derive(Debug, Default, Clone)]
+pub struct ExperimentIndex {
+    pub packed: Packed,
+    pub experiments: Vec<IndexedExperiment>,
+}
+
+impl ExperimentIndex {
+    fn sort(&mut self) {
+        let p = &self.packed;
+        self.experiments.sort_by(|a, b| {
+            a.created_at
+                .total_cmp(&b.created_at)
+                .then_with(|| p.str(a.name).cmp(p.str(b.name)))
+        });
+    }
+
+    /// Append an experiment read from its record.
+    fn push(&mut self, file: &str, stamp: Stamp, exp: &Experiment) {
+        let p = &mut self.packed;
+        let start = p.nodes.len() as u32;
+        for (name, n) in &exp.nodes {
+            p.push_node(name, Some(n.key), &n.params, &n.metrics);
+        }
+        let end = p.nodes.len() as u32;
+        self.experiments.push(IndexedExperiment {
+            file: p.intern(file),
+            stamp,
+            name: p.intern(&exp.name),
+            pipeline: p.intern(&exp.pipeline),
+            created_at: exp.created_at,
+            nodes: start..end,
+        });
+    }
+
+    /// Append experiment `i` of `old` (an entry still valid) to this index.
+    fn copy_from(&mut self, old: &ExperimentIndex, i: usize) {
+        let e = &old.experiments[i];
+        let start = self.packed.nodes.len() as u32;
+        for n in e.nodes.clone() {
+            self.packed.copy_node(&old.packed, n);
+        }
+        let end = self.packed.nodes.len() as u32;
+        let p = &mut self.packed;
+        self.experiments.push(IndexedExperiment {
+            file: p.intern(old.packed.str(e.file)),
+            stamp: e.stamp,
+            name: p.intern(old.packed.str(e.name)),
+            pipeline: p.intern(old.packed.str(e.pipeline)),
+            created_at: e.created_at,
+            nodes: start..end,
+        });
+    }
+}
+
+impl Store {
+    /// The experiments index, brought up to date with the records on disk (and saved when
+    /// it changed, where the cache is writable). Damaged records are skipped with a warning.
+    pub fn experiment_index(&self) -> ExperimentIndex {
+        let dir = self.experiments_dir();
+        let on_disk = record_files(&dir);
+        let old = read_index(&dir.join(INDEX_FILE)).unwrap_or_default();
+        let valid: HashMap<&str, usize> = old
+            .experiments
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| on_disk.get(old.packed.str(e.file)) == Some(&e.stamp))
+            .map(|(i, e)| (old.packed.str(e.file), i))
+            .collect();
+        if valid.len() == on_disk.len() && valid.len() == old.experiments.len() {
+            return old;
+        }
+        let mut keep = vec![false; old.experiments.len()];
+        for &i in valid.values() {
+            keep[i] = true;
+        }
+        let mut new = ExperimentIndex::default();
+        for i in (0..old.experiments.len()).filter(|&i| keep[i]) {
+            new.copy_from(&old, i);
+        }
+        let mut fresh: Vec<(&String, &Stamp)> = on_disk
+            .iter()
+            .filter(|(f, _)| !valid.contains_key(f.as_str()))
+            .collect();
+        fresh.sort_by_key(|(f, _)| *f);
+        let parsed: Vec<_> = {
+            use rayon::prelude::*;
+            fresh
+                .par_iter()
+                .filter_map(|(f, _)| read_record_file(&dir, f))
+                .collect()
+        };
+        for (file, stamp, exp) in &parsed {
+            new.push(file, *stamp, exp);
+        }
+        new.sort();
+        // Best effort: a read-only cache still gets its answer, rebuilt each time.
+        let _ = write_index(&dir, &new);
+        new
+    }
+}
+
+/// `name.json` → its stat, for every experiment record in `dir`.
+fn record_files(dir: &Path) -> HashMap<String, Stamp> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            if !name.ends_with(".json") || name.starts_with('.') {
+                return None;
+            }
+            let m = e.metadata().ok()?;
+            m.is_file().then(|| (name, Stamp::of(&m)))
+        })
+        .collect()
+}
+
+/// The record `file` with its stat, taken before reading it: a record rewritten meanwhile
+/// then differs from its stamp and is read again next time.
+fn read_record_file(dir: &Path, file: &str) -> Option<(String, Stamp, Experiment)> {
+    let path = dir.join(file);
+    let stamp = Stamp::of(&fs::metadata(&path).ok()?);
+    match super::experiments::read(&path) {
+        Ok(Some(exp)) => Some((file.to_string(), stamp, exp)),
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("warning: skipping {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn write_index(dir: &Path, index: &ExperimentIndex) -> std::io::Result<()> {
+    let bytes = super::exp_index_codec::encode(index);
+    let tmp = dir.join(format!(
+        "{INDEX_FILE}.{}.{}.tmp",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = fs::write(&tmp, &bytes).and_then(|()| fs::rename(&tmp, dir.join(INDEX_FILE)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// The index file, or `None` when it is missing, damaged or of another format.
+fn read_index(path: &Path) -> Option<ExperimentIndex> {
+    let bytes = fs::read(path).ok()?;
+    super::exp_index_codec::decode(&bytes)
+}
