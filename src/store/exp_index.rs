@@ -214,3 +214,142 @@ fn read_index(path: &Path) -> Option<ExperimentIndex> {
     let bytes = fs::read(path).ok()?;
     super::exp_index_codec::decode(&bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::Hash;
+    use crate::store::experiments::{EXPERIMENT_FORMAT, ExperimentNode};
+    use serde_json::{Value, json};
+
+    fn exp(name: &str, loss: f64) -> Experiment {
+        let node = ExperimentNode {
+            key: Hash::from(blake3::hash(name.as_bytes())),
+            params: [("lr".to_string(), json!(0.1))].into(),
+            metrics: [("loss".to_string(), json!(loss))].into(),
+        };
+        Experiment {
+            format: EXPERIMENT_FORMAT,
+            name: name.into(),
+            pipeline: "p.yaml".into(),
+            created_at: loss,
+            overrides: vec![],
+            git: None,
+            nodes: [("train".to_string(), node)].into(),
+        }
+    }
+
+    /// (name, loss) of every indexed experiment, in order.
+    fn seen(store: &Store) -> Vec<(String, Value)> {
+        let index = store.experiment_index();
+        let p = &index.packed;
+        index
+            .experiments
+            .iter()
+            .map(|e| {
+                let node = &p.nodes[e.nodes.start as usize];
+                (p.str(e.name).to_string(), p.unpack(p.metrics(node)[0].1))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn corrupt_experiment_index_is_rebuilt_from_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write_experiment(&exp("a", 1.0)).unwrap();
+        store.write_experiment(&exp("b", 2.0)).unwrap();
+        let want = vec![("a".to_string(), json!(1.0)), ("b".to_string(), json!(2.0))];
+        let path = store.experiments_dir().join(INDEX_FILE);
+        let good = fs::read(&path).unwrap();
+        assert_eq!(seen(&store), want);
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let mut wrong_format = good.clone();
+        wrong_format[8] ^= 0xff;
+        for bad in [
+            flipped,
+            wrong_format,
+            good[..good.len() / 2].to_vec(),
+            b"garbage".to_vec(),
+            Vec::new(),
+        ] {
+            fs::write(&path, &bad).unwrap();
+            assert_eq!(seen(&store), want);
+            // ...and the repaired index is written back.
+            assert_eq!(fs::read(&path).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn stale_experiment_index_is_repaired_from_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write_experiment(&exp("a", 1.0)).unwrap();
+        store.write_experiment(&exp("b", 2.0)).unwrap();
+        let path = store.experiments_dir().join(INDEX_FILE);
+        let old = fs::read(&path).unwrap();
+        // A concurrent run's experiment whose index write lost the race.
+        store.write_experiment(&exp("c", 3.0)).unwrap();
+        fs::write(&path, &old).unwrap();
+        // A record removed, and one rewritten in place, behind the index's back.
+        fs::remove_file(store.experiments_dir().join("a.json")).unwrap();
+        let mut b = exp("b", 2.0);
+        b.nodes.get_mut("train").unwrap().metrics = [("loss".into(), json!(20.5))].into();
+        let text = serde_json::to_string(&b).unwrap();
+        fs::write(store.experiments_dir().join("b.json"), text).unwrap();
+        assert_eq!(
+            seen(&store),
+            [
+                ("b".to_string(), json!(20.5)),
+                ("c".to_string(), json!(3.0))
+            ]
+        );
+    }
+
+    #[test]
+    fn index_with_a_valid_checksum_but_bad_references_is_not_trusted() {
+        let mut index = ExperimentIndex::default();
+        index.push(
+            "a.json",
+            Stamp::of(&fs::metadata(".").unwrap()),
+            &exp("a", 1.0),
+        );
+        let good = crate::store::exp_index_codec::encode(&index);
+        assert!(crate::store::exp_index_codec::decode(&good).is_some());
+        let mut dangling = index.clone();
+        dangling.experiments[0].nodes = 0..7;
+        let mut duplicate = index.clone();
+        duplicate.packed.strings.push("a".into());
+        let mut bad_symbol = index;
+        bad_symbol.packed.entries[0].0 = 999;
+        for bad in [dangling, duplicate, bad_symbol] {
+            let bytes = crate::store::exp_index_codec::encode(&bad);
+            assert!(crate::store::exp_index_codec::decode(&bytes).is_none());
+        }
+    }
+
+    #[test]
+    fn concurrent_experiment_writes_all_reach_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..5 {
+                        let name = format!("e{t}-{i}");
+                        store
+                            .write_experiment(&exp(&name, (t * 5 + i) as f64))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(seen(&store).len(), 40);
+        // Now current: read again without any record being parsed, same answer.
+        let path = store.experiments_dir().join(INDEX_FILE);
+        let decoded = crate::store::exp_index_codec::decode(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(decoded.experiments.len(), 40);
+    }
+}
