@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::Store;
 use super::experiments::Experiment;
@@ -156,7 +155,7 @@ impl Store {
         }
         new.sort();
         // Best effort: a read-only cache still gets its answer, rebuilt each time.
-        let _ = write_index(&dir, &new);
+        let _ = write_index(self, &dir, &new);
         new
     }
 }
@@ -193,20 +192,14 @@ fn read_record_file(dir: &Path, file: &str) -> Option<(String, Stamp, Experiment
     }
 }
 
-static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn write_index(dir: &Path, index: &ExperimentIndex) -> std::io::Result<()> {
-    let bytes = super::exp_index_codec::encode(index);
-    let tmp = dir.join(format!(
-        "{INDEX_FILE}.{}.{}.tmp",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = fs::write(&tmp, &bytes).and_then(|()| fs::rename(&tmp, dir.join(INDEX_FILE)));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+/// Written in the cache's `tmp/` under a name that tells its owner (swept once that process
+/// is gone, as after a crash), then renamed into place.
+fn write_index(store: &Store, dir: &Path, index: &ExperimentIndex) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = super::tmp::file_in(&store.tmp_dir())?;
+    tmp.write_all(&super::exp_index_codec::encode(index))?;
+    tmp.persist(dir.join(INDEX_FILE)).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The index file, or `None` when it is missing, damaged or of another format.
