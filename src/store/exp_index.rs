@@ -155,12 +155,13 @@ impl Store {
         }
         new.sort();
         // Best effort: a read-only cache still gets its answer, rebuilt each time.
-        let _ = write_index(self, &dir, &new);
+        let _ = write_index(&dir, &new);
         new
     }
 }
 
-/// `name.json` → its stat, for every experiment record in `dir`.
+/// `name.json` → its stat, for every experiment record in `dir`. Removes the temporary file
+/// of an index write whose process died (a crash mid-write).
 fn record_files(dir: &Path) -> HashMap<String, Stamp> {
     fs::read_dir(dir)
         .into_iter()
@@ -168,6 +169,9 @@ fn record_files(dir: &Path) -> HashMap<String, Stamp> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
+            if name.starts_with(super::tmp::PREFIX) && super::tmp::is_orphaned(&name) {
+                let _ = fs::remove_file(e.path());
+            }
             if !name.ends_with(".json") || name.starts_with('.') {
                 return None;
             }
@@ -192,11 +196,11 @@ fn read_record_file(dir: &Path, file: &str) -> Option<(String, Stamp, Experiment
     }
 }
 
-/// Written in the cache's `tmp/` under a name that tells its owner (swept once that process
-/// is gone, as after a crash), then renamed into place.
-fn write_index(store: &Store, dir: &Path, index: &ExperimentIndex) -> std::io::Result<()> {
+/// Written beside the records (read-only commands create no directory) under a name that
+/// tells its owner, then renamed into place; [`record_files`] removes one whose owner is gone.
+fn write_index(dir: &Path, index: &ExperimentIndex) -> std::io::Result<()> {
     use std::io::Write;
-    let mut tmp = super::tmp::file_in(&store.tmp_dir())?;
+    let mut tmp = super::tmp::file_in(dir)?;
     tmp.write_all(&super::exp_index_codec::encode(index))?;
     tmp.persist(dir.join(INDEX_FILE)).map_err(|e| e.error)?;
     Ok(())
@@ -298,6 +302,23 @@ mod tests {
                 ("c".to_string(), json!(3.0))
             ]
         );
+    }
+
+    #[test]
+    fn index_write_cut_by_a_crash_is_swept_and_the_index_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write_experiment(&exp("a", 1.0)).unwrap();
+        let dead = i32::MAX - 1;
+        let host = crate::store::tmp::host_tag();
+        let left = store
+            .experiments_dir()
+            .join(format!("{}{dead}-1-{host}-x1", crate::store::tmp::PREFIX));
+        fs::write(&left, b"CEGXIDX\0half").unwrap();
+        fs::remove_file(store.experiments_dir().join(INDEX_FILE)).unwrap();
+        assert_eq!(seen(&store), [("a".to_string(), json!(1.0))]);
+        assert!(!left.exists());
+        assert!(store.experiments_dir().join(INDEX_FILE).exists());
     }
 
     #[test]
