@@ -134,10 +134,6 @@ impl Store {
         for &i in valid.values() {
             keep[i] = true;
         }
-        let mut new = ExperimentIndex::default();
-        for i in (0..old.experiments.len()).filter(|&i| keep[i]) {
-            new.copy_from(&old, i);
-        }
         let mut fresh: Vec<(&String, &Stamp)> = on_disk
             .iter()
             .filter(|(f, _)| !valid.contains_key(f.as_str()))
@@ -150,8 +146,24 @@ impl Store {
                 .filter_map(|(f, _)| read_record_file(&dir, f))
                 .collect()
         };
+        // The valid entries stay where they are; the nodes of dropped ones are left unused
+        // until they outnumber the used ones, then everything is copied compactly.
+        let mut new = old;
+        let mut i = 0;
+        new.experiments.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
         for (file, stamp, exp) in &parsed {
             new.push(file, *stamp, exp);
+        }
+        let used: usize = new.experiments.iter().map(|e| e.nodes.len()).sum();
+        if new.packed.nodes.len() > 2 * used {
+            let all = new;
+            new = ExperimentIndex::default();
+            for i in 0..all.experiments.len() {
+                new.copy_from(&all, i);
+            }
         }
         new.sort();
         // Best effort: a read-only cache still gets its answer, rebuilt each time.
@@ -319,6 +331,23 @@ mod tests {
         assert_eq!(seen(&store), [("a".to_string(), json!(1.0))]);
         assert!(!left.exists());
         assert!(store.experiments_dir().join(INDEX_FILE).exists());
+    }
+
+    #[test]
+    fn removed_experiments_leave_the_index_and_it_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            store.write_experiment(&exp(name, i as f64)).unwrap();
+        }
+        for name in ["a", "c", "d"] {
+            store.remove_experiment(name).unwrap();
+        }
+        assert_eq!(seen(&store), [("b".to_string(), json!(1.0))]);
+        let index = store.experiment_index();
+        assert_eq!(index.packed.nodes.len(), 1);
+        store.write_experiment(&exp("e", 5.0)).unwrap();
+        assert_eq!(seen(&store).len(), 2);
     }
 
     #[test]
