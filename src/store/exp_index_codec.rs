@@ -206,3 +206,69 @@ impl<'a> Reader<'a> {
         Some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::exp_index::Stamp;
+    use serde_json::json;
+
+    /// An index of two nodes with every kind of value, as bytes.
+    fn sample() -> Vec<u8> {
+        let mut index = ExperimentIndex::default();
+        let p = &mut index.packed;
+        let values = [
+            json!(1),
+            json!(-2),
+            json!(0.5),
+            json!("NaN"),
+            json!([1, {"a": null}]),
+        ];
+        let map: std::collections::BTreeMap<String, serde_json::Value> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("m{i}"), v.clone()))
+            .collect();
+        p.push_node("t[i=0]", Some(Hash([7; 32])), &map, &map);
+        p.push_node("t[i=1]", Some(Hash([8; 32])), &map, &Default::default());
+        let (file, name, pipeline) = (p.intern("e.json"), p.intern("e"), p.intern("p.yaml"));
+        index.experiments.push(IndexedExperiment {
+            file,
+            stamp: Stamp {
+                size: 1,
+                mtime_ns: 2,
+                ctime_ns: 3,
+                ino: 4,
+            },
+            name,
+            pipeline,
+            created_at: 1.5,
+            nodes: 0..2,
+        });
+        encode(&index)
+    }
+
+    #[test]
+    fn damaged_index_bytes_with_a_recomputed_checksum_never_panic() {
+        let good = sample();
+        let index = decode(&good).expect("the sample decodes");
+        assert_eq!(index.packed.nodes.len(), 2);
+        for at in HEADER..good.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                let hash = blake3::hash(&bad[HEADER..]);
+                bad[20..HEADER].copy_from_slice(hash.as_bytes());
+                // Whatever decodes is in bounds: reading every value of it must not panic.
+                if let Some(index) = decode(&bad) {
+                    let p = &index.packed;
+                    for n in &p.nodes {
+                        for (k, v) in p.params(n).iter().chain(p.metrics(n)) {
+                            let _ = (p.str(*k), p.unpack(*v), p.as_f64(*v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
