@@ -1,6 +1,7 @@
 //! `cegraph exp show | list | apply | remove`: the experiments `run -S` recorded.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::process::ExitCode;
 
 use serde_json::Value;
@@ -10,6 +11,7 @@ use super::table::{Format, Table};
 use crate::error::Result;
 use crate::kind::Catalog;
 use crate::store::experiments::{Experiment, no_such};
+use crate::store::packed::{Packed, PackedNode, PackedValue, Sym};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -258,28 +260,24 @@ fn show(
     let l = super::load_read_only(args, catalog)?;
     let lock = crate::store::lock::LockFile::read(&l.pipeline.lock_path())?;
     let remote = std::env::var("CEGRAPH_REMOTE").ok();
-    let mut sets: Vec<(String, Values)> = vec![(
-        "workspace".into(),
-        compare::from_lock(
-            &l,
-            &lock,
-            "workspace",
-            compare::RemoteChoice::from_env(&remote),
-        ),
-    )];
-    for e in experiments(&l) {
-        let values = e
-            .nodes
-            .into_iter()
-            .map(|(n, v)| {
-                let nv = compare::NodeValues {
-                    params: v.params,
-                    metrics: v.metrics,
-                };
-                (n, nv)
-            })
-            .collect();
-        sets.push((e.name, values));
+    let workspace = compare::from_lock(
+        &l,
+        &lock,
+        "workspace",
+        compare::RemoteChoice::from_env(&remote),
+    );
+    let index = l.store.experiment_index();
+    let id = super::run_exp::pipeline_id(&l.pipeline);
+    let mut sets = Sets {
+        packed: index.packed,
+        sets: Vec::new(),
+    };
+    sets.push_values("workspace", &workspace);
+    for e in &index.experiments {
+        if sets.packed.str(e.pipeline) == id {
+            let label = sets.packed.str(e.name).to_string();
+            sets.sets.push((label, e.nodes.clone()));
+        }
     }
     let (mut t, keys) = exp_table(&sets);
     rows.apply(&mut t, keys)?;
@@ -288,98 +286,151 @@ fn show(
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", t.render(format));
-    // The process ends here: freeing ~100k small maps one by one would cost a tenth of the
-    // command's time (measured), and the OS reclaims them at once.
+    // The process ends here: freeing the table's cells one by one costs time for nothing
+    // (measured), and the OS reclaims them at once.
     std::mem::forget(t);
     std::mem::forget(sets);
     Ok(ExitCode::SUCCESS)
 }
 
+/// The runs `exp show` tabulates: labelled ranges of packed nodes (each run's nodes in
+/// name order).
+pub struct Sets {
+    pub packed: Packed,
+    pub sets: Vec<(String, Range<u32>)>,
+}
+
+impl Sets {
+    /// Add a run whose values were read into maps (the workspace's, from its run records).
+    pub fn push_values(&mut self, label: &str, values: &Values) {
+        let start = self.packed.nodes.len() as u32;
+        for (node, v) in values {
+            self.packed.push_node(node, None, &v.params, &v.metrics);
+        }
+        let end = self.packed.nodes.len() as u32;
+        self.sets.push((label.to_string(), start..end));
+    }
+
+    fn nodes(&self) -> impl Iterator<Item = (&str, &PackedNode)> {
+        self.sets.iter().flat_map(|(label, range)| {
+            let nodes = &self.packed.nodes[range.start as usize..range.end as usize];
+            nodes.iter().map(move |n| (label.as_str(), n))
+        })
+    }
+}
+
+/// The entry named `name` of a node's params or metrics.
+fn lookup(entries: &[(Sym, PackedValue)], name: Sym) -> Option<PackedValue> {
+    entries.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
 /// Rows: (experiment, node); columns: the node's matrix values, the params whose value differs
 /// between the rows of one node, then every numeric metric. Rows with no param or metric are
 /// left out. Also returns how many leading columns name the row.
-pub fn exp_table(sets: &[(String, Values)]) -> (Table, usize) {
-    // Per (node, param): the first value seen and whether another differed. Values are
-    // compared as they are (no text made per cell): this runs over every row.
-    let mut seen: HashMap<(&str, &str), (Option<&Value>, bool)> = HashMap::new();
-    let mut param_names: BTreeSet<&str> = BTreeSet::new();
-    for (_, values) in sets {
-        for v in values.values() {
-            for p in v.params.keys() {
-                if !param_names.contains(p.as_str()) {
-                    param_names.insert(p);
+pub fn exp_table(sets: &Sets) -> (Table, usize) {
+    let p = &sets.packed;
+    let by_text = |syms: &mut Vec<Sym>| syms.sort_by(|a, b| p.str(*a).cmp(p.str(*b)));
+    let mut is_param = vec![false; p.strings.len()];
+    let mut is_metric = vec![false; p.strings.len()];
+    for (_, n) in sets.nodes() {
+        for (k, _) in p.params(n) {
+            is_param[*k as usize] = true;
+        }
+        for (k, v) in p.metrics(n) {
+            is_metric[*k as usize] |= p.as_f64(*v).is_some();
+        }
+    }
+    let syms_where = |flags: &[bool]| -> Vec<Sym> {
+        (0..)
+            .zip(flags)
+            .filter(|(_, f)| **f)
+            .map(|(s, _)| s)
+            .collect()
+    };
+    let mut param_names = syms_where(&is_param);
+    by_text(&mut param_names);
+    let mut metrics = syms_where(&is_metric);
+    by_text(&mut metrics);
+    // Each distinct node name, numbered in order of first appearance.
+    let mut node_id = vec![u32::MAX; p.strings.len()];
+    let mut node_names: Vec<Sym> = Vec::new();
+    for (_, n) in sets.nodes() {
+        if node_id[n.name as usize] == u32::MAX {
+            node_id[n.name as usize] = node_names.len() as u32;
+            node_names.push(n.name);
+        }
+    }
+    // Per (node, param): the first value seen and whether another differed.
+    let width = param_names.len();
+    let mut seen: Vec<Option<(Option<PackedValue>, bool)>> = vec![None; node_names.len() * width];
+    for (_, n) in sets.nodes() {
+        let row = node_id[n.name as usize] as usize * width;
+        for (j, name) in param_names.iter().enumerate() {
+            let value = lookup(p.params(n), *name);
+            match &mut seen[row + j] {
+                None => seen[row + j] = Some((value, false)),
+                Some((first, differs)) => {
+                    *differs |= match (*first, value) {
+                        (Some(a), Some(b)) => !p.same(a, b),
+                        (a, b) => a.is_some() != b.is_some(),
+                    }
                 }
             }
         }
     }
-    for (_, values) in sets {
-        for (node, v) in values {
-            for p in &param_names {
-                let value = v.params.get(*p);
-                let e = seen.entry((node, p)).or_insert((value, false));
-                e.1 |= e.0 != value;
-            }
-        }
-    }
-    let params: Vec<&str> = param_names
-        .into_iter()
-        .filter(|p| seen.iter().any(|((_, q), (_, differs))| q == p && *differs))
+    let params: Vec<Sym> = (0..width)
+        .filter(|&j| (0..node_names.len()).any(|i| matches!(seen[i * width + j], Some((_, true)))))
+        .map(|j| param_names[j])
         .collect();
-    let mut metrics: BTreeSet<&str> = BTreeSet::new();
-    for v in sets.iter().flat_map(|(_, vs)| vs.values()) {
-        for (k, x) in &v.metrics {
-            if !metrics.contains(k.as_str()) && super::table::as_f64(x).is_some() {
-                metrics.insert(k);
-            }
-        }
-    }
     // Matrix values as columns (`--filter variant=rope`), named after their axes.
+    let matrices: Vec<Vec<(&str, &str)>> =
+        node_names.iter().map(|n| matrix_of(p.str(*n))).collect();
     let mut axes: Vec<&str> = Vec::new();
-    for node in sets.iter().flat_map(|(_, vs)| vs.keys()) {
-        for (axis, _) in matrix_of(node) {
-            if !axes.contains(&axis) {
-                axes.push(axis);
-            }
+    for (axis, _) in matrices.iter().flatten() {
+        if !axes.contains(axis) {
+            axes.push(axis);
         }
     }
+    let metric_names: Vec<&str> = metrics.iter().map(|m| p.str(*m)).collect();
     let mut headers = vec!["experiment".to_string(), "node".to_string()];
     headers.extend(axes.iter().map(|a| a.to_string()));
     // A param named like a metric or an axis is told apart, so --sort-by is not ambiguous.
-    headers.extend(params.iter().map(|p| {
-        if metrics.contains(p) || axes.contains(p) {
-            format!("param:{p}")
+    headers.extend(params.iter().map(|s| {
+        let name = p.str(*s);
+        if metric_names.contains(&name) || axes.contains(&name) {
+            format!("param:{name}")
         } else {
-            p.to_string()
+            name.to_string()
         }
     }));
-    headers.extend(metrics.iter().map(|m| m.to_string()));
+    headers.extend(metric_names.iter().map(|m| m.to_string()));
     let mut t = Table::new(headers);
     let keys = 2 + axes.len();
-    for (label, values) in sets {
-        for (node, v) in values {
-            let mut row = vec![Value::String(label.clone()), Value::String(node.clone())];
-            let matrix = matrix_of(node);
-            row.extend(axes.iter().map(|a| {
-                matrix
-                    .iter()
-                    .find(|(k, _)| k == a)
-                    .map_or(Value::Null, |(_, v)| Value::String(v.to_string()))
-            }));
-            row.extend(
-                params
-                    .iter()
-                    .map(|p| v.params.get(*p).cloned().unwrap_or(Value::Null)),
-            );
-            row.extend(metrics.iter().map(|m| {
-                v.metrics
-                    .get(*m)
-                    .filter(|x| super::table::as_f64(x).is_some())
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            }));
-            if row[keys..].iter().any(|c| !c.is_null()) {
-                t.rows.push(row);
-            }
+    for (label, n) in sets.nodes() {
+        let mut row = Vec::with_capacity(keys + params.len() + metrics.len());
+        row.push(Value::Null);
+        row.push(Value::Null);
+        let matrix = &matrices[node_id[n.name as usize] as usize];
+        row.extend(axes.iter().map(|a| {
+            matrix
+                .iter()
+                .find(|(k, _)| k == a)
+                .map_or(Value::Null, |(_, v)| Value::String(v.to_string()))
+        }));
+        row.extend(
+            params
+                .iter()
+                .map(|s| lookup(p.params(n), *s).map_or(Value::Null, |v| p.unpack(v))),
+        );
+        row.extend(metrics.iter().map(|m| {
+            lookup(p.metrics(n), *m)
+                .filter(|v| p.as_f64(*v).is_some())
+                .map_or(Value::Null, |v| p.unpack(v))
+        }));
+        if row[keys..].iter().any(|c| !c.is_null()) {
+            row[0] = Value::String(label.to_string());
+            row[1] = Value::String(p.str(n.name).to_string());
+            t.rows.push(row);
         }
     }
     (t, keys)
@@ -423,11 +474,18 @@ mod tests {
 
     #[test]
     fn exp_show_lists_differing_params_and_metrics() {
-        let (t, _) = exp_table(&[
+        let mut sets = Sets {
+            packed: Packed::default(),
+            sets: Vec::new(),
+        };
+        for (label, values) in [
             set("workspace", 0.001, json!(1.25)),
             set("exp-1", 0.003, json!(0.75)),
             set("exp-2", 0.01, json!("NaN")),
-        ]);
+        ] {
+            sets.push_values(&label, &values);
+        }
+        let (t, _) = exp_table(&sets);
         insta::assert_snapshot!(t.text(100), @r"
         experiment  node   lr     loss
         workspace   train  0.001  1.25

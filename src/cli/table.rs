@@ -99,20 +99,32 @@ impl Table {
         }
     }
 
-    fn cells(&self) -> Vec<Vec<String>> {
-        self.rows
-            .iter()
-            .map(|r| r.iter().map(cell_text).collect())
-            .collect()
+    /// Every cell's text, made once into one buffer (a table can have 300k cells).
+    fn cells(&self) -> Cells {
+        let mut c = Cells {
+            text: String::new(),
+            spans: Vec::with_capacity(self.rows.len() * self.headers.len()),
+            columns: self.headers.len(),
+        };
+        for row in &self.rows {
+            for v in row {
+                let start = c.text.len();
+                push_cell_text(&mut c.text, v);
+                let chars = chars(&c.text[start..]);
+                c.spans
+                    .push((start as u32, c.text.len() as u32, chars as u32));
+            }
+        }
+        c
     }
 
     /// Aligned columns, cut (widest first) until a line fits in `width`.
     pub fn text(&self, width: usize) -> String {
         let cells = self.cells();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| chars(h)).collect();
-        for row in &cells {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(chars(c));
+        for r in 0..self.rows.len() {
+            for (i, w) in widths.iter_mut().enumerate() {
+                *w = (*w).max(cells.chars(r, i));
             }
         }
         let line = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
@@ -137,33 +149,24 @@ impl Table {
         // `inf` does not make its column numeric).
         let numeric: Vec<bool> = (0..widths.len())
             .map(|i| {
-                let mut cells = cells
-                    .iter()
-                    .map(|r| r[i].as_str())
-                    .filter(|c| !c.is_empty());
-                cells.clone().next().is_some() && cells.all(looks_numeric)
+                let mut filled = (0..self.rows.len()).filter(|&r| !cells.get(r, i).is_empty());
+                filled.clone().next().is_some()
+                    && filled.all(|r| self.rows[r][i].is_number() || looks_numeric(cells.get(r, i)))
             })
             .collect();
-        let mut out = String::new();
-        let header: Vec<String> = self.headers.clone();
-        for (n, row) in std::iter::once(&header).chain(cells.iter()).enumerate() {
-            // Headers stay left-aligned.
-            let start = out.len();
-            for (i, (c, (&w, &right))) in row[..shown]
-                .iter()
-                .zip(widths.iter().zip(&numeric))
-                .enumerate()
-            {
-                if i > 0 {
-                    out.push_str("  ");
-                }
-                push_cell(&mut out, c, w, right && n > 0);
-            }
-            if cut_columns {
-                out.push_str("  …");
-            }
-            out.truncate(start + out[start..].trim_end().len());
-            out.push('\n');
+        let mut out = String::with_capacity(cells.text.len() + self.rows.len() * (width + 1));
+        let layout = Layout {
+            widths: &widths[..shown],
+            numeric: &numeric,
+            cut_columns,
+        };
+        layout.push_line(
+            &mut out,
+            |i| (self.headers[i].as_str(), chars(&self.headers[i])),
+            false,
+        );
+        for r in 0..self.rows.len() {
+            layout.push_line(&mut out, |i| (cells.get(r, i), cells.chars(r, i)), true);
         }
         out
     }
@@ -186,6 +189,7 @@ impl Table {
             push(&mut out, h);
         }
         out.push('\n');
+        let mut scratch = String::new();
         for row in &self.rows {
             for (i, v) in row.iter().enumerate() {
                 if i > 0 {
@@ -193,7 +197,11 @@ impl Table {
                 }
                 match v {
                     Value::String(s) => push(&mut out, s),
-                    other => push(&mut out, &cell_text(other)),
+                    other => {
+                        scratch.clear();
+                        push_cell_text(&mut scratch, other);
+                        push(&mut out, &scratch);
+                    }
                 }
             }
             out.push('\n');
@@ -216,69 +224,187 @@ impl Table {
                 .collect::<Vec<_>>()
                 .join("|")
         );
-        for row in self.cells() {
-            let r: Vec<String> = row.iter().map(|c| esc(c)).collect();
-            out.push_str(&format!("| {} |\n", r.join(" | ")));
+        let cells = self.cells();
+        for r in 0..self.rows.len() {
+            out.push_str("| ");
+            for i in 0..self.headers.len() {
+                if i > 0 {
+                    out.push_str(" | ");
+                }
+                let c = cells.get(r, i);
+                if c.contains('|') {
+                    out.push_str(&esc(c));
+                } else {
+                    out.push_str(c);
+                }
+            }
+            out.push_str(" |\n");
         }
         out
     }
 
+    /// One object per row, keys in name order, empty cells left out. Written straight from
+    /// the cells (no object built per row).
     pub fn json(&self) -> String {
-        let rows: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|r| {
-                Value::Object(
-                    self.headers
-                        .iter()
-                        .cloned()
-                        .zip(r.iter().cloned())
-                        .filter(|(_, v)| !v.is_null())
-                        .collect(),
-                )
-            })
-            .collect();
+        let mut order: Vec<usize> = (0..self.headers.len()).collect();
+        order.sort_by(|&a, &b| self.headers[a].cmp(&self.headers[b]).then(a.cmp(&b)));
+        let rows = JsonRows {
+            headers: &self.headers,
+            order: &order,
+            rows: &self.rows,
+        };
         let mut s = serde_json::to_string_pretty(&rows).expect("tables serialise");
         s.push('\n');
         s
     }
 }
 
+/// How `text` lays out a line: the columns shown, their widths and alignment.
+struct Layout<'a> {
+    widths: &'a [usize],
+    numeric: &'a [bool],
+    cut_columns: bool,
+}
+
+impl Layout<'_> {
+    /// One line; `cell(i)`: column i's text and its length in characters. Headers
+    /// (`body` false) stay left-aligned.
+    fn push_line<'c>(
+        &self,
+        out: &mut String,
+        cell: impl Fn(usize) -> (&'c str, usize),
+        body: bool,
+    ) {
+        let start = out.len();
+        for (i, (&w, &right)) in self.widths.iter().zip(self.numeric).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            let (text, n) = cell(i);
+            push_cell(out, text, n, w, right && body);
+        }
+        if self.cut_columns {
+            out.push_str("  …");
+        }
+        out.truncate(start + out[start..].trim_end().len());
+        out.push('\n');
+    }
+}
+
+/// Each cell's text in one buffer, by (row, column): start, end, characters.
+struct Cells {
+    text: String,
+    spans: Vec<(u32, u32, u32)>,
+    columns: usize,
+}
+
+impl Cells {
+    fn get(&self, row: usize, column: usize) -> &str {
+        let (start, end, _) = self.spans[row * self.columns + column];
+        &self.text[start as usize..end as usize]
+    }
+
+    fn chars(&self, row: usize, column: usize) -> usize {
+        self.spans[row * self.columns + column].2 as usize
+    }
+}
+
+struct JsonRows<'a> {
+    headers: &'a [String],
+    /// Column indices sorted by header, as a JSON object orders its keys.
+    order: &'a [usize],
+    rows: &'a [Vec<Value>],
+}
+
+impl serde::Serialize for JsonRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Row<'b>(&'b JsonRows<'b>, &'b [Value]);
+        impl serde::Serialize for Row<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (t, cells) = (self.0, self.1);
+                let mut m = s.serialize_map(None)?;
+                let mut k = 0;
+                while k < t.order.len() {
+                    // Columns of the same name: one key, holding the last non-empty cell.
+                    let name = &t.headers[t.order[k]];
+                    let mut value = None;
+                    while k < t.order.len() && t.headers[t.order[k]] == *name {
+                        let v = &cells[t.order[k]];
+                        if !v.is_null() {
+                            value = Some(v);
+                        }
+                        k += 1;
+                    }
+                    if let Some(v) = value {
+                        m.serialize_entry(name, v)?;
+                    }
+                }
+                m.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for r in self.rows {
+            seq.serialize_element(&Row(self, r))?;
+        }
+        seq.end()
+    }
+}
+
 /// How a value reads in a cell: strings bare, numbers as written, null empty.
 pub fn cell_text(v: &Value) -> String {
+    let mut s = String::new();
+    push_cell_text(&mut s, v);
+    s
+}
+
+/// [`cell_text`], appended to `out`.
+fn push_cell_text(out: &mut String, v: &Value) {
+    use std::fmt::Write;
     match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::Null => {}
+        Value::String(s) => out.push_str(s),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if n.is_f64() => number(x),
-            _ => n.to_string(),
+            Some(x) if n.is_f64() => push_number(out, x),
+            _ => write!(out, "{n}").expect("writing to a String"),
         },
-        other => other.to_string(),
+        other => write!(out, "{other}").expect("writing to a String"),
     }
 }
 
 /// A number in at most 6 significant digits, exponent form when very large or small;
 /// NaN and infinities by name.
 pub fn number(x: f64) -> String {
+    let mut s = String::new();
+    push_number(&mut s, x);
+    s
+}
+
+/// [`number`], appended to `out`.
+fn push_number(out: &mut String, x: f64) {
+    use std::fmt::Write;
     if x.is_nan() {
-        return "NaN".into();
+        return out.push_str("NaN");
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
+        return out.push_str(if x > 0.0 { "inf" } else { "-inf" });
     }
     if x == 0.0 {
-        return "0".into();
+        return out.push('0');
     }
     let a = x.abs();
     if !(1e-4..1e9).contains(&a) {
-        return format!("{x:.4e}");
+        return write!(out, "{x:.4e}").expect("writing to a String");
     }
     let decimals = (5 - a.log10().floor() as i32).clamp(0, 9) as usize;
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+    let start = out.len();
+    write!(out, "{x:.decimals$}").expect("writing to a String");
+    if out[start..].contains('.') {
+        let kept = out[start..]
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .len();
+        out.truncate(start + kept);
     }
 }
 
@@ -318,9 +444,9 @@ fn cut(s: &str, w: usize) -> String {
     }
 }
 
-/// `s` cut to `w` characters (with `…`) and padded to `w`, appended to `out`.
-fn push_cell(out: &mut String, s: &str, w: usize, right: bool) {
-    let n = chars(s);
+/// `s` (of `n` characters) cut to `w` characters (with `…`) and padded to `w`, appended
+/// to `out`.
+fn push_cell(out: &mut String, s: &str, n: usize, w: usize, right: bool) {
     let shown = if n <= w {
         std::borrow::Cow::Borrowed(s)
     } else {
@@ -384,6 +510,26 @@ mod tests {
         assert!(t.sort_by("lost", false).is_err());
         t.filter("name", "d").unwrap();
         assert_eq!(t.rows.len(), 1);
+    }
+
+    #[test]
+    fn json_rows_read_as_objects_built_from_the_cells() {
+        let mut t = Table::new(vec!["b".into(), "a".into(), "b".into(), "c".into()]);
+        t.rows
+            .push(vec![json!(1), json!("x"), Value::Null, Value::Null]);
+        t.rows
+            .push(vec![json!(1), Value::Null, json!([2.5]), json!({"k": 1})]);
+        let objects: Vec<Value> = t
+            .rows
+            .iter()
+            .map(|r| {
+                let cells = t.headers.iter().cloned().zip(r.iter().cloned());
+                Value::Object(cells.filter(|(_, v)| !v.is_null()).collect())
+            })
+            .collect();
+        let want = serde_json::to_string_pretty(&objects).unwrap() + "\n";
+        assert_eq!(t.json(), want);
+        assert_eq!(Table::new(vec!["a".into()]).json(), "[]\n");
     }
 
     #[test]

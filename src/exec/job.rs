@@ -15,7 +15,7 @@ use crate::error::{IoContext, Result};
 use crate::hash::{Hash, KeyInputs};
 use crate::kind::{Catalog, Input, Params, StageContext, StageOutcome};
 use crate::spec::{Action, Node, Pipeline, escapes_via_symlink};
-use crate::store::{OutputRecord, RECORD_FORMAT, RunRecord, Store, remove_path};
+use crate::store::{MetricsFrom, OutputRecord, RECORD_FORMAT, RunRecord, Store, remove_path};
 
 /// Everything a kind's child process needs; written as JSON next to the cache.
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,10 +87,17 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
     check("while this node ran").map_err(&fail)?;
     let outputs = store_outputs(store, req.pipeline, req.node).map_err(&fail)?;
     let mut metrics = metrics;
+    let mut metrics_from = None;
     if let Some(m) = &req.node.metrics {
         let path = req.pipeline.workspace.join(m);
         let read = super::metrics::read_as(&path, m, &req.node.metrics_columns);
-        metrics.extend(read.map_err(&fail)?);
+        let read = read.map_err(&fail)?;
+        metrics_from = Some(MetricsFrom {
+            file: m.clone(),
+            columns: req.node.metrics_columns.clone(),
+            names: read.keys().cloned().collect(),
+        });
+        metrics.extend(read);
     }
     let rec = RunRecord {
         format: RECORD_FORMAT,
@@ -99,6 +106,7 @@ pub fn run_node(store: &Store, req: JobRequest<'_>) -> std::result::Result<RunRe
         inputs: req.inputs,
         outputs,
         metrics,
+        metrics_from,
         started_at,
         duration_s: clock.elapsed().as_secs_f64(),
         host: hostname(),

@@ -5,6 +5,7 @@ pub mod cpu_numerics;
 pub mod handoff;
 pub mod job;
 pub mod metrics;
+mod metrics_refresh;
 pub mod plan;
 pub mod platform;
 pub mod procs;
@@ -216,6 +217,22 @@ pub fn run(
                 }
                 // From here on a non-dry-run Restore verdict means "restored".
                 let verdict = restore_checked(p, store, node, verdict, opts, observer)?;
+                let declared_metrics_failed = match &verdict {
+                    Verdict::UpToDate | Verdict::Restore(..) if !opts.dry_run => {
+                        metrics_refresh::refresh(p, store, node, &key).err()
+                    }
+                    _ => None,
+                };
+                if let Some(message) = declared_metrics_failed {
+                    failures.push(format!("{}: {message}", node.name));
+                    outcome[i] = Some(Outcome::Failed {
+                        message,
+                        log: PathBuf::new(),
+                    });
+                    observer.finished(&node.name, outcome[i].as_ref().unwrap());
+                    stop |= !opts.keep_going;
+                    continue;
+                }
                 match verdict {
                     Verdict::UpToDate => {
                         outputs[i] = lock.nodes.get(&node.name).map(|e| e.outs.clone());

@@ -113,7 +113,10 @@ impl Store {
         let linked = fs::hard_link(&tmp, &dest);
         let _ = fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.refresh_experiment_index();
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 self.check_new_experiment(&exp.name)
             }
@@ -158,10 +161,21 @@ impl Store {
         check_name(name)?;
         let path = self.experiment_path(name);
         match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.refresh_experiment_index();
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(no_such(self, name)),
             Err(e) => Err(Error::io(&path, e)),
         }
+    }
+}
+
+impl Store {
+    /// Bring the index up to date now, so the next `exp show` reads no record (best effort:
+    /// a reader repairs whatever this misses, e.g. a concurrent run's experiment).
+    fn refresh_experiment_index(&self) {
+        let _ = self.experiment_index();
     }
 }
 
@@ -178,7 +192,7 @@ pub fn no_such(store: &Store, name: &str) -> Error {
     )
 }
 
-fn read(path: &Path) -> Result<Option<Experiment>> {
+pub(super) fn read(path: &Path) -> Result<Option<Experiment>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -11,10 +11,13 @@
 //! ```
 
 pub mod checkout;
+pub mod exp_index;
+mod exp_index_codec;
 pub mod experiments;
 pub mod gc;
 pub mod git;
 pub mod lock;
+pub mod packed;
 mod restore;
 pub mod roots;
 pub mod tmp;
@@ -63,11 +66,28 @@ pub struct RunRecord {
     pub outputs: Vec<OutputRecord>,
     #[serde(default)]
     pub metrics: BTreeMap<String, Value>,
+    /// The `metrics:` declaration the file's metrics were read with, and their names: when
+    /// only the declaration changes (it is not in the key), `run` re-reads them from the
+    /// outputs without running the node. Absent in records from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_from: Option<MetricsFrom>,
     /// Seconds since the Unix epoch.
     pub started_at: f64,
     pub duration_s: f64,
     pub host: String,
     pub tool_version: String,
+}
+
+/// Where a run record's file metrics came from (see [`RunRecord::metrics_from`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsFrom {
+    /// The metrics file, workspace-relative, as the node declares it.
+    pub file: String,
+    /// `metrics: {file, columns}`'s columns (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// The metrics read from the file (the rest came from the run itself).
+    pub names: Vec<String>,
 }
 
 pub struct Store {

@@ -717,3 +717,61 @@ fn exp_show_has_matrix_values_as_columns_to_filter_and_sort_on() {
         "experiment,node,variant,seed,lr,loss\nworkspace,\"t[variant=rope,seed=1]\",rope,1,1,11\ntwo,\"t[variant=rope,seed=1]\",rope,1,2,21\n"
     );
 }
+
+#[test]
+fn exp_show_rebuilds_a_corrupt_or_stale_experiments_index_from_the_records() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: echo '{\"loss\":${params.loss}}' > m.json\n    params: {loss: 4}\n    outs: [m.json]\n    metrics: m.json\n",
+    );
+    p.cegraph(&["run"]).ok();
+    p.cegraph(&["run", "-S", "t.loss=2", "--name", "two"]).ok();
+    let index = p.join("cache/experiments/.index");
+    let before = std::fs::read(&index).unwrap();
+    p.cegraph(&["run", "-S", "t.loss=3", "--name", "three"])
+        .ok();
+    let want = "experiment,node,param:loss,loss\nworkspace,t,4,4\ntwo,t,2,2\nthree,t,3,3\n";
+    // The index as a concurrent run left it, without `three`: read `three` from its record.
+    std::fs::write(&index, &before).unwrap();
+    assert_eq!(p.cegraph(&["exp", "show", "--csv"]).ok().stdout, want);
+    // Damaged: ignored and rebuilt.
+    std::fs::write(&index, b"CEGXIDX\0 not an index").unwrap();
+    assert_eq!(p.cegraph(&["exp", "show", "--csv"]).ok().stdout, want);
+    // A record removed by hand is gone from the table, though the index named it.
+    std::fs::remove_file(p.join("cache/experiments/two.json")).unwrap();
+    assert_eq!(
+        p.cegraph(&["exp", "show", "--csv"]).ok().stdout,
+        "experiment,node,param:loss,loss\nworkspace,t,4,4\nthree,t,3,3\n"
+    );
+}
+
+#[test]
+fn changing_metrics_columns_updates_metrics_without_rerunning() {
+    let p = Project::with_pipeline(
+        "stages:\n  t:\n    cmd: printf 'step,loss,acc\\n1,2.5,0.1\\n2,${params.loss},0.9\\n' > m.csv\n    params: {loss: 1.5}\n    outs: [m.csv]\n    metrics: {file: m.csv, columns: [loss]}\n",
+    );
+    p.cegraph(&["run"]).ok();
+    let shown = p.cegraph(&["metrics", "show", "--csv"]).ok().stdout;
+    assert_eq!(shown, "node,metric,value\nt,loss,1.5\n");
+    p.edit("cegraph.yaml", "columns: [loss]", "columns: [acc, step]");
+    let ran = p.executed(|| {
+        p.cegraph(&["run"]).ok();
+    });
+    assert!(ran.is_empty(), "re-ran {ran:?}");
+    let shown = p.cegraph(&["metrics", "show", "--csv"]).ok().stdout;
+    assert_eq!(shown, "node,metric,value\nt,acc,0.9\nt,step,2\n");
+    // Experiments record the new selection too, and a restored node is re-read as well.
+    p.cegraph(&["run", "-S", "t.loss=3", "--name", "three"])
+        .ok();
+    p.edit("cegraph.yaml", "columns: [acc, step]", "columns: [loss]");
+    p.cegraph(&["run", "-S", "t.loss=3", "--name", "again"])
+        .ok();
+    let table = p.cegraph(&["exp", "show", "--csv"]).ok().stdout;
+    // `three` keeps what it recorded; `again` (restored, same key) reads the new selection.
+    assert!(table.contains("three,t,3,0.9,,2\n"), "{table}");
+    assert!(table.contains("again,t,3,,3,\n"), "{table}");
+    // A selection the file cannot satisfy fails the node, as on a fresh run.
+    p.edit("cegraph.yaml", "columns: [loss]", "columns: [los]");
+    let e = p.cegraph(&["run"]).code(1);
+    let all = format!("{}{}", e.stdout, e.stderr);
+    assert!(all.contains("no metric `los`"), "{all}");
+}
