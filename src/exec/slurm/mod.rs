@@ -9,12 +9,15 @@
 
 pub mod cluster;
 pub mod ledger;
+pub mod reason;
 pub mod shared_fs;
+pub mod wait;
+
+pub use wait::{Counts, JobEnd, Patience, WaitObserver, slurm_log, wait};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -25,7 +28,7 @@ use crate::spec::model::{Resources, SlurmSettings};
 use crate::store::lock::{LockEntry, LockFile};
 use crate::store::{OutputRecord, Store};
 
-use super::handoff::{self, JobOutcome, NodeJob, UpstreamSource};
+use super::handoff::{self, NodeJob, UpstreamSource};
 use super::plan::{Verdict, judge, key_inputs};
 use cluster::{Cluster, JobState};
 use ledger::{Entry, Ledger, job_name_prefix};
@@ -94,6 +97,7 @@ pub fn submit(
     cluster: &Cluster,
 ) -> Result<Submission> {
     let clock = Instant::now();
+    let patience = Patience::from_env()?;
     let nodes = cluster.partition_nodes(opts.settings.partition.as_deref())?;
     if !opts.settings.shared_fs {
         shared_fs::check(
@@ -108,10 +112,11 @@ pub fn submit(
     }
     let prefix = job_name_prefix(p);
     let mut ledger = Ledger::load(store, p);
+    cluster.remember_clusters(ledger.clusters());
     let live = if ledger.nodes.is_empty() {
         cluster::JobStates::default()
     } else {
-        cluster.jobs(&prefix)?
+        cluster.jobs_patiently(&prefix, patience.squeue)?
     };
     let snapshot = handoff::write_snapshot(store, p)?;
     let selected = dag.closure(&opts.targets);
@@ -234,6 +239,7 @@ pub fn submit(
             }
             sub.superseded.push(prev.slurm_id.clone());
         }
+        forget_result(store, &id)?;
         fresh.push((i, id));
     }
     cluster.cancel(&sub.superseded)?;
@@ -283,11 +289,11 @@ pub fn submit(
                     &log_dir,
                     &p.workspace,
                 );
-                let base = cluster.sbatch(&args, &script)?;
+                let base = cluster.sbatch(&args, &script, patience.squeue)?;
                 sub.sbatch_calls += 1;
                 let at = now_s();
                 for (k, &(i, id)) in chunk.iter().enumerate() {
-                    let slurm_id = format!("{base}_{k}");
+                    let slurm_id = format!("{}_{k}", base.id);
                     slurm_ids.insert(id, slurm_id.clone());
                     ledger.nodes.insert(
                         p.nodes[i].name.clone(),
@@ -295,6 +301,7 @@ pub fn submit(
                             job: id,
                             slurm_id: slurm_id.clone(),
                             submitted_at: at,
+                            cluster: base.cluster.clone(),
                         },
                     );
                     sub.submitted.push(Tracked {
@@ -312,6 +319,16 @@ pub fn submit(
     sub.lock = new_lock;
     sub.elapsed = clock.elapsed();
     Ok(sub)
+}
+
+/// A job about to be submitted again (same node, same upstream sources: the same id) must
+/// not be judged by the result an earlier submission left: the new job writes its own.
+fn forget_result(store: &Store, id: &Hash) -> Result<()> {
+    let path = store.job_result_path(id);
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The jobs a node's job waits for.
@@ -339,7 +356,11 @@ fn sbatch_args(
         format!("--job-name={name}"),
         format!("--array=0-{}", tasks - 1),
         format!("--chdir={}", workspace.display()),
-        format!("--output={}/%A_%a.out", log_dir.display()),
+        // Slurm expands `%` patterns in this path: a `%` of the path itself is written `%%`.
+        format!(
+            "--output={}/%A_%a.out",
+            log_dir.display().to_string().replace('%', "%%")
+        ),
         format!("--cpus-per-task={}", r.cpus.max(1)),
         // A failed upstream makes Slurm cancel the dependents instead of leaving them
         // pending forever.
@@ -413,127 +434,6 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// How a tracked job ended.
-#[derive(Debug, Clone)]
-pub enum JobEnd {
-    Ran { seconds: f64, host: String },
-    CacheHit { host: String },
-    Failed { why: String, log: PathBuf },
-}
-
-/// Live counts for a progress display.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    pub pending: usize,
-    pub running: usize,
-    pub done: usize,
-    pub failed: usize,
-}
-
-pub trait WaitObserver {
-    fn poll(&self, _counts: Counts) {}
-    fn ended(&self, _node: &str, _slurm_id: &str, _end: &JobEnd) {}
-}
-
-/// Follow the tracked jobs until each has ended: one `squeue` call per poll, backing off
-/// from 0.5 s towards `max_interval` while nothing changes. Returns each node's end, in the order
-/// they ended; stops early (returning what ended) on Ctrl-C.
-pub fn wait(
-    p: &Pipeline,
-    store: &Store,
-    tracked: &[Tracked],
-    cluster: &Cluster,
-    max_interval: Duration,
-    observer: &dyn WaitObserver,
-) -> Result<Vec<(usize, JobEnd)>> {
-    let prefix = job_name_prefix(p);
-    let log_dir = store.root().join("slurm").join("logs");
-    let mut open: Vec<&Tracked> = tracked.iter().collect();
-    let mut ended = Vec::new();
-    let min_interval = Duration::from_millis(500);
-    let mut interval = min_interval;
-    let started = Instant::now();
-    loop {
-        let states = cluster.jobs(&prefix)?;
-        let before = open.len();
-        let mut counts = Counts::default();
-        open.retain(|t| {
-            // The result is read after squeue: a job writes it before it exits, so a job
-            // squeue shows as ended has its result on disk (if it wrote one).
-            let end = match handoff::read_result(store, &t.job) {
-                Some(r) => Some(match r.outcome {
-                    JobOutcome::Ran { seconds, .. } => JobEnd::Ran {
-                        seconds,
-                        host: r.host,
-                    },
-                    JobOutcome::CacheHit { .. } => JobEnd::CacheHit { host: r.host },
-                    JobOutcome::Failed { message, log } => JobEnd::Failed {
-                        why: message,
-                        log: log.unwrap_or_else(|| slurm_log(&log_dir, &t.slurm_id)),
-                    },
-                }),
-                None => match states.get(&t.slurm_id) {
-                    Some(s) if s.is_active() => {
-                        if s.is_running() {
-                            counts.running += 1;
-                        } else {
-                            counts.pending += 1;
-                        }
-                        None
-                    }
-                    Some(s) => Some(ended_without_result(s, &log_dir, &t.slurm_id)),
-                    None => Some(JobEnd::Failed {
-                        why: "left the queue without writing a result".into(),
-                        log: slurm_log(&log_dir, &t.slurm_id),
-                    }),
-                },
-            };
-            match end {
-                Some(e) => {
-                    observer.ended(&p.nodes[t.node].name, &t.slurm_id, &e);
-                    ended.push((t.node, e));
-                    false
-                }
-                None => true,
-            }
-        });
-        counts.done = ended
-            .iter()
-            .filter(|(_, e)| !matches!(e, JobEnd::Failed { .. }))
-            .count();
-        counts.failed = ended.len() - counts.done;
-        observer.poll(counts);
-        if open.is_empty() || super::INTERRUPTED.load(Ordering::Relaxed) {
-            return Ok(ended);
-        }
-        // Back off while nothing changes and come halfway back when something does, but
-        // never poll more often than 20 times over the time waited so far: quick feedback
-        // at first, a light load on the controller for long waits.
-        let floor = (started.elapsed() / 20).clamp(min_interval, max_interval);
-        interval = if open.len() < before {
-            (interval / 2).max(floor)
-        } else {
-            interval.mul_f64(1.5).clamp(floor, max_interval)
-        };
-        let until = Instant::now() + interval;
-        while Instant::now() < until && !super::INTERRUPTED.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100).min(interval));
-        }
-    }
-}
-
-fn ended_without_result(s: &JobState, log_dir: &Path, slurm_id: &str) -> JobEnd {
-    JobEnd::Failed {
-        why: s.describe(),
-        log: slurm_log(log_dir, slurm_id),
-    }
-}
-
-/// Slurm's own output file of an array task (`--output=%A_%a.out`).
-pub fn slurm_log(log_dir: &Path, slurm_id: &str) -> PathBuf {
-    log_dir.join(format!("{slurm_id}.out"))
-}
-
 /// The pipeline's nodes that have a queued or running job: node name → (Slurm id, state).
 pub fn queued(
     p: &Pipeline,
@@ -544,7 +444,8 @@ pub fn queued(
     if ledger.nodes.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let live = cluster.jobs(&job_name_prefix(p))?;
+    cluster.remember_clusters(ledger.clusters());
+    let live = cluster.jobs_patiently(&job_name_prefix(p), Patience::from_env()?.squeue)?;
     Ok(ledger
         .nodes
         .iter()
