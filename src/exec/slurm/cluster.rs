@@ -566,4 +566,130 @@ mod tests {
         assert!(bare.get("15_0").unwrap().is_active());
         assert!(bare.get("16_0").is_none());
     }
+
+    #[test]
+    fn sbatch_output_with_a_cluster_name_or_extra_lines_still_gives_the_job_id() {
+        let sub = |id: &str, c: Option<&str>| Submitted {
+            id: id.into(),
+            cluster: c.map(String::from),
+        };
+        assert_eq!(parse_sbatch("12\n"), Some(sub("12", None)));
+        assert_eq!(
+            parse_sbatch("12;gpu-cluster\n"),
+            Some(sub("12", Some("gpu-cluster")))
+        );
+        assert_eq!(
+            parse_sbatch("Charging account lab\nsbatch: warning: ignoring --mem\n34\n"),
+            Some(sub("34", None))
+        );
+        assert_eq!(
+            parse_sbatch("Submitted batch job 56 on cluster c2\n"),
+            Some(sub("56", Some("c2")))
+        );
+        assert_eq!(parse_sbatch("error: nope\n"), None);
+        assert_eq!(parse_sbatch(""), None);
+    }
+
+    fn failure(program: &str, stderr: &str) -> CmdFailure {
+        CmdFailure {
+            program: program.into(),
+            not_run: None,
+            start_error: String::new(),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn a_policy_refusal_keeps_every_line_slurm_printed_and_says_where_to_set_things() {
+        let f = failure(
+            "sbatch",
+            "sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)\n",
+        );
+        let Error::Slurm { message, help } = f.into_error() else {
+            panic!("a Slurm error")
+        };
+        assert!(message.contains("QOSMaxSubmitJobPerUserLimit"), "{message}");
+        assert!(
+            message.contains("violates accounting/QOS policy"),
+            "{message}"
+        );
+        assert!(help.contains("slurm: {account, qos, partition}"), "{help}");
+        assert!(help.contains("SBATCH_QOS"), "{help}");
+        for (stderr, want) in [
+            (
+                "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified",
+                "SBATCH_ACCOUNT",
+            ),
+            (
+                "sbatch: error: invalid partition specified: gpux",
+                "SBATCH_PARTITION",
+            ),
+            (
+                "sbatch: error: Batch job submission failed: Requested time limit is invalid (missing or exceeds some limit)",
+                "resources.time",
+            ),
+            (
+                "sbatch: error: Batch job submission failed: Invalid qos specification",
+                "SBATCH_QOS",
+            ),
+        ] {
+            let Error::Slurm { help, .. } = failure("sbatch", stderr).into_error() else {
+                panic!()
+            };
+            assert!(help.contains(want), "{stderr} → {help}");
+        }
+    }
+
+    #[test]
+    fn a_restarting_controller_is_transient_a_missing_or_misconfigured_client_is_not() {
+        assert!(
+            failure(
+                "squeue",
+                "slurm_load_jobs error: Socket timed out on send/recv operation"
+            )
+            .transient()
+        );
+        assert!(
+            failure(
+                "squeue",
+                "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
+            )
+            .transient()
+        );
+        assert!(!failure("squeue", "squeue: unrecognized option '--bogus'").transient());
+        assert!(
+            !failure(
+                "squeue",
+                "sbatch: fatal: Could not establish a configuration source"
+            )
+            .transient()
+        );
+        let missing = CmdFailure {
+            not_run: Some(std::io::ErrorKind::NotFound),
+            ..failure("squeue", "")
+        };
+        assert!(!missing.transient());
+        assert!(failure("sbatch", "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)").unreachable());
+        assert!(!failure("sbatch", "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation").unreachable());
+    }
+
+    #[test]
+    fn scancel_of_jobs_that_already_ended_is_not_a_failure() {
+        assert!(failure("scancel", "scancel: error: Kill job error on job id 12_0: Job/step already completing or completed\n").only_already_ended());
+        assert!(
+            failure(
+                "scancel",
+                "scancel: error: Kill job error on job id 99: Invalid job id specified"
+            )
+            .only_already_ended()
+        );
+        assert!(
+            !failure(
+                "scancel",
+                "scancel: error: Kill job error on job id 12: Access/permission denied"
+            )
+            .only_already_ended()
+        );
+        assert!(!failure("scancel", "").only_already_ended());
+    }
 }

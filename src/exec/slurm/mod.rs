@@ -542,4 +542,21 @@ mod tests {
                 .any(|f| f.starts_with("--dependency") || f.starts_with("--gres"))
         );
     }
+
+    #[test]
+    fn a_percent_sign_in_the_cache_path_is_escaped_for_slurms_output_pattern() {
+        let a = sbatch_args(
+            &SlurmSettings::default(),
+            &Resources::default(),
+            "n",
+            1,
+            &BTreeSet::new(),
+            Path::new("/data/100%/cache/slurm/logs"),
+            Path::new("/w"),
+        );
+        assert!(
+            a.contains(&"--output=/data/100%%/cache/slurm/logs/%A_%a.out".to_string()),
+            "{a:?}"
+        );
+    }
 }
