@@ -445,7 +445,9 @@ pub fn queued(
         return Ok(BTreeMap::new());
     }
     cluster.remember_clusters(ledger.clusters());
-    let live = cluster.jobs_patiently(&job_name_prefix(p), Patience::from_env()?.squeue)?;
+    // `status` and `cancel` are interactive: a short retry, not the long wait's patience.
+    let patience = Patience::from_env()?.squeue.min(Duration::from_secs(15));
+    let live = cluster.jobs_patiently(&job_name_prefix(p), patience)?;
     Ok(ledger
         .nodes
         .iter()

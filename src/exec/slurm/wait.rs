@@ -116,6 +116,8 @@ struct Watch<'a> {
     log: PathBuf,
     /// Since when Slurm has shown it ended while no result is visible here.
     unseen_since: Option<Instant>,
+    /// A state after which Slurm may still requeue the job, seen at the last poll.
+    may_requeue: Option<String>,
 }
 
 /// Follow the tracked jobs until each has ended: one `squeue` call per poll, backing off
@@ -139,6 +141,7 @@ pub fn wait(
             t,
             log: slurm_log(&log_dir, &t.slurm_id),
             unseen_since: None,
+            may_requeue: None,
         })
         .collect();
     let mut ended = Vec::new();
@@ -258,6 +261,18 @@ fn step(
     now: Instant,
     grace: Duration,
 ) -> Step {
+    // A node failure or pre-emption is followed by a requeue where the cluster allows it:
+    // such a state is final only when the next poll still shows it.
+    if let Seen::Listed(s) = seen
+        && matches!(s.state.as_str(), "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL")
+        && w.may_requeue.replace(s.state.clone()).as_ref() != Some(&s.state)
+        && !matches!(
+            result.map(|r| &r.outcome),
+            Some(JobOutcome::Ran { .. } | JobOutcome::CacheHit { .. })
+        )
+    {
+        return Step::Waiting { running: false };
+    }
     if let Some(r) = result {
         return match (&r.outcome, seen) {
             (JobOutcome::Ran { seconds, .. }, _) => Step::Ended(JobEnd::Ran {
@@ -397,6 +412,7 @@ mod tests {
             t,
             log: PathBuf::from("/nonexistent/1_0.out"),
             unseen_since: None,
+            may_requeue: None,
         }
     }
 
@@ -466,8 +482,14 @@ mod tests {
     fn a_job_slurm_stopped_without_a_result_fails_at_once_with_slurms_reason() {
         let t = tracked();
         let mut w = watch(&t);
-        let st = state("OUT_OF_MEMORY");
         let grace = Duration::from_secs(60);
+        // Slurm may requeue after a node failure: final only if the next poll agrees.
+        let st = state("NODE_FAIL");
+        let first = step(None, Seen::Listed(&st), &mut w, Instant::now(), grace);
+        assert!(matches!(first, Step::Waiting { .. }));
+        let second = step(None, Seen::Listed(&st), &mut w, Instant::now(), grace);
+        assert!(matches!(second, Step::Ended(JobEnd::Failed { .. })));
+        let st = state("OUT_OF_MEMORY");
         match step(None, Seen::Listed(&st), &mut w, Instant::now(), grace) {
             Step::Ended(JobEnd::Failed { why, .. }) => assert!(why.contains("memory"), "{why}"),
             _ => panic!("OOM is a failure"),
