@@ -98,7 +98,8 @@ pub fn submit(
 ) -> Result<Submission> {
     let clock = Instant::now();
     let patience = Patience::from_env()?;
-    let nodes = cluster.partition_nodes(opts.settings.partition.as_deref())?;
+    let partition = effective_partition(&opts.settings, std::env::var("SBATCH_PARTITION").ok());
+    let nodes = cluster.partition_nodes(partition.as_deref())?;
     if !opts.settings.shared_fs {
         shared_fs::check(
             &[
@@ -331,6 +332,27 @@ fn forget_result(store: &Store, id: &Hash) -> Result<()> {
     }
 }
 
+/// The partition the jobs will go to, for the shared-filesystem check: an extra sbatch flag
+/// wins over `slurm.partition` (it comes later on sbatch's command line), which wins over
+/// sbatch's own SBATCH_PARTITION.
+fn effective_partition(s: &SlurmSettings, env: Option<String>) -> Option<String> {
+    let mut flags = s.sbatch.iter();
+    let mut from_flags = None;
+    while let Some(f) = flags.next() {
+        if let Some(v) = f.strip_prefix("--partition=") {
+            from_flags = Some(v.to_string());
+        } else if f == "-p" || f == "--partition" {
+            from_flags = flags.next().cloned();
+        } else if let Some(v) = f.strip_prefix("-p") {
+            from_flags = Some(v.to_string());
+        }
+    }
+    from_flags
+        .or_else(|| s.partition.clone())
+        .or(env)
+        .filter(|p| !p.is_empty())
+}
+
 /// The jobs a node's job waits for.
 fn upstream_jobs(p: &Pipeline, i: usize, plan: &[Option<Plan>]) -> Vec<Hash> {
     p.nodes[i]
@@ -560,5 +582,36 @@ mod tests {
             a.contains(&"--output=/data/100%%/cache/slurm/logs/%A_%a.out".to_string()),
             "{a:?}"
         );
+    }
+
+    #[test]
+    fn the_shared_filesystem_check_asks_about_the_partition_sbatch_will_use() {
+        let with = |partition: Option<&str>, flags: &[&str]| SlurmSettings {
+            partition: partition.map(String::from),
+            sbatch: flags.iter().map(|f| f.to_string()).collect(),
+            ..SlurmSettings::default()
+        };
+        let env = || Some("from-env".to_string());
+        assert_eq!(effective_partition(&with(None, &[]), None), None);
+        assert_eq!(
+            effective_partition(&with(None, &[]), env()).as_deref(),
+            Some("from-env")
+        );
+        assert_eq!(
+            effective_partition(&with(Some("gpu"), &[]), env()).as_deref(),
+            Some("gpu")
+        );
+        for flags in [
+            &["--partition=big"][..],
+            &["-p", "big"],
+            &["-pbig"],
+            &["--partition", "big"],
+        ] {
+            assert_eq!(
+                effective_partition(&with(Some("gpu"), flags), env()).as_deref(),
+                Some("big"),
+                "{flags:?}"
+            );
+        }
     }
 }
