@@ -5,7 +5,7 @@
 # their submission. Other set-ups are simulated with these variables:
 #   FAKE_SBATCH_STDOUT_BEFORE  lines sbatch prints on stdout before the job id
 #   FAKE_SBATCH_STDERR         what sbatch prints on stderr when it succeeds
-#   FAKE_SBATCH_FAIL           sbatch prints this on stderr and exits 1
+#   FAKE_SBATCH_FAIL           sbatch prints this on stderr and exits 1 (after FAKE_SBATCH_FAIL_AFTER successes)
 #   FAKE_SBATCH_CLUSTER        sbatch prints `id;cluster`; squeue lists those jobs only with -M/--clusters
 #   FAKE_KILL_STAGE=stage:STATE  that stage's tasks never run: Slurm kills them (log line as slurmstepd writes it)
 #   FAKE_OOM_STAGE             that stage's tasks run, then the job is marked OUT_OF_MEMORY
@@ -147,7 +147,7 @@ sbatch_main() {
         *) script="$a" ;;
         esac
     done
-    if [ -n "${FAKE_SBATCH_FAIL:-}" ]; then
+    if [ -n "${FAKE_SBATCH_FAIL:-}" ] && [ "$(value next_id)" -ge "${FAKE_SBATCH_FAIL_AFTER:-0}" ]; then
         printf '%s\n' "$FAKE_SBATCH_FAIL" >&2
         exit 1
     fi

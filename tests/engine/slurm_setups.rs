@@ -357,6 +357,41 @@ fn a_refused_submission_shows_slurms_own_reason_and_where_to_change_it() {
 }
 
 #[test]
+fn a_submission_refused_halfway_says_what_was_queued_and_a_rerun_submits_the_rest() {
+    let fake = FakeSlurm::new();
+    let p = Project::with_pipeline(CHAIN);
+    let limit = "sbatch: error: AssocMaxSubmitJobLimit\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)";
+    let env = [
+        ("FAKE_DEFER", "1000"),
+        ("FAKE_SBATCH_FAIL", limit),
+        ("FAKE_SBATCH_FAIL_AFTER", "1"),
+    ];
+    let out = fake
+        .cegraph(&p, &["run", "--executor", "slurm"], &env)
+        .code(2);
+    assert!(
+        out.stderr
+            .contains("1 job(s) of this run were submitted before it and stay queued"),
+        "{}",
+        out.stderr
+    );
+    let rerun = fake
+        .cegraph(
+            &p,
+            &["run", "--executor", "slurm"],
+            &[("FAKE_DEFER", "1000")],
+        )
+        .ok();
+    assert!(
+        rerun
+            .stdout
+            .contains("1 submitted (1 sbatch call(s)), 1 already queued"),
+        "{}",
+        all(&rerun)
+    );
+}
+
+#[test]
 fn cancelling_jobs_that_just_ended_is_not_an_error() {
     let fake = FakeSlurm::new();
     let p = Project::with_pipeline(CHAIN);

@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -112,6 +112,7 @@ pub struct Cluster {
     relayed: Mutex<BTreeSet<String>>,
     /// `sacct` failed once (no slurmdbd: "accounting storage is disabled"): not asked again.
     no_accounting: AtomicBool,
+    max_array: OnceLock<usize>,
 }
 
 /// What one `sbatch` call gave back.
@@ -201,6 +202,20 @@ impl Cluster {
         retry(patience, || self.jobs(prefix), CmdFailure::transient).map_err(CmdFailure::into_error)
     }
 
+    /// The most tasks one job array may have here: the cluster's MaxArraySize less one
+    /// (indices start at 0); Slurm's default 1001 where `scontrol` does not say.
+    pub fn max_array_tasks(&self) -> usize {
+        *self.max_array.get_or_init(|| {
+            let args = ["show", "config"].map(String::from);
+            run_raw("scontrol", &args)
+                .ok()
+                .and_then(|out| parse_max_array_size(&out.stdout))
+                .unwrap_or(1001)
+                .saturating_sub(1)
+                .max(1)
+        })
+    }
+
     /// How jobs Slurm no longer lists ended, from its accounting database; None where there
     /// is none (many clusters run without slurmdbd) or it did not answer.
     pub fn accounting(&self, ids: &[&str]) -> Option<HashMap<String, JobState>> {
@@ -283,6 +298,14 @@ fn parse_sbatch(stdout: &str) -> Option<Submitted> {
                     .map(|c| c.trim().to_string()),
             })
         })
+    })
+}
+
+/// `MaxArraySize           = 1001` in `scontrol show config`.
+fn parse_max_array_size(config: &str) -> Option<usize> {
+    config.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "MaxArraySize").then(|| v.trim().parse().ok())?
     })
 }
 
@@ -691,5 +714,12 @@ mod tests {
             .only_already_ended()
         );
         assert!(!failure("scancel", "").only_already_ended());
+    }
+
+    #[test]
+    fn a_cluster_with_a_small_max_array_size_gets_smaller_arrays() {
+        let config = "MailProg                = /bin/mail\nMaxArraySize            = 100\nMaxJobCount = 10000\n";
+        assert_eq!(parse_max_array_size(config), Some(100));
+        assert_eq!(parse_max_array_size("MaxJobCount = 10000\n"), None);
     }
 }

@@ -33,9 +33,6 @@ use super::plan::{Verdict, judge, key_inputs};
 use cluster::{Cluster, JobState};
 use ledger::{Entry, Ledger, job_name_prefix};
 
-/// Slurm's default MaxArraySize is 1001: larger groups are split into several arrays.
-const MAX_ARRAY: usize = 1000;
-
 pub struct SlurmOptions {
     pub settings: SlurmSettings,
     pub targets: Vec<usize>,
@@ -272,7 +269,7 @@ pub fn submit(
                 .push((i, id));
         }
         for ((stage, _), members) in groups {
-            for chunk in members.chunks(MAX_ARRAY) {
+            for chunk in members.chunks(cluster.max_array_tasks()) {
                 let deps: BTreeSet<String> = chunk
                     .iter()
                     .flat_map(|&(i, _)| upstream_jobs(p, i, &plan))
@@ -290,7 +287,9 @@ pub fn submit(
                     &log_dir,
                     &p.workspace,
                 );
-                let base = cluster.sbatch(&args, &script, patience.squeue)?;
+                let base = cluster
+                    .sbatch(&args, &script, patience.squeue)
+                    .map_err(|e| partly_submitted(e, sub.submitted.len()))?;
                 sub.sbatch_calls += 1;
                 let at = now_s();
                 for (k, &(i, id)) in chunk.iter().enumerate() {
@@ -320,6 +319,20 @@ pub fn submit(
     sub.lock = new_lock;
     sub.elapsed = clock.elapsed();
     Ok(sub)
+}
+
+/// An sbatch refusal after other jobs of this run went in: those keep running, and a rerun
+/// submits only the rest (the ledger has them).
+fn partly_submitted(e: Error, submitted: usize) -> Error {
+    match e {
+        Error::Slurm { message, help } if submitted > 0 => Error::slurm(
+            format!(
+                "{message} ({submitted} job(s) of this run were submitted before it and stay queued: `cegraph status` shows them; after fixing, a rerun submits only the rest)"
+            ),
+            help,
+        ),
+        e => e,
+    }
 }
 
 /// A job about to be submitted again (same node, same upstream sources: the same id) must
