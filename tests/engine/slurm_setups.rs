@@ -37,13 +37,18 @@ impl FakeSlurm {
 
     /// `cegraph <args>` with the fake first on PATH and `env` set.
     fn cegraph(&self, p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.cegraph_in(p, p.path(), args, env)
+    }
+
+    fn cegraph_in(&self, p: &Project, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         let path = format!(
             "{}:{}",
             self.dir.path().join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let mut c = p.command(args);
-        c.env("PATH", path)
+        c.current_dir(cwd)
+            .env("PATH", path)
             .env("FAKE_SLURM_DIR", self.state())
             .env_remove("SLURM_CONF")
             .env("CEGRAPH_SLURM_RESULT_WAIT", "20");
@@ -389,6 +394,26 @@ fn a_submission_refused_halfway_says_what_was_queued_and_a_rerun_submits_the_res
         "{}",
         all(&rerun)
     );
+}
+
+#[test]
+fn a_relative_cache_path_reaches_the_jobs_that_start_in_the_workspace() {
+    let fake = FakeSlurm::new();
+    let p = Project::with_pipeline(CHAIN);
+    std::fs::create_dir_all(p.join("sub")).unwrap();
+    let yaml = p.join("cegraph.yaml");
+    let args = [
+        "run",
+        yaml.to_str().unwrap(),
+        "--cache",
+        "relcache",
+        "--executor",
+        "slurm",
+        "--wait",
+    ];
+    let out = fake.cegraph_in(&p, &p.join("sub"), &args, &[]).ok();
+    assert!(out.stdout.contains("2 ran on Slurm"), "{}", all(&out));
+    assert!(p.join("sub/relcache/slurm/logs/101_0.out").exists());
 }
 
 #[test]

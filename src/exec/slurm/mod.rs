@@ -244,8 +244,11 @@ pub fn submit(
 
     // Submit in rounds: a group (one stage, one set of resources) goes once every job it
     // depends on has a Slurm id. Stages form a DAG, so every round makes progress.
-    let script_dir = store.root().join("slurm").join("scripts");
-    let log_dir = store.root().join("slurm").join("logs");
+    // Jobs start in the workspace (--chdir), not here: a relative --cache would point
+    // elsewhere for them.
+    let cache = std::path::absolute(store.root()).map_err(|e| Error::io(store.root(), e))?;
+    let script_dir = cache.join("slurm").join("scripts");
+    let log_dir = cache.join("slurm").join("logs");
     fs::create_dir_all(&script_dir).map_err(|e| Error::io(&script_dir, e))?;
     fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
     let mut pending = fresh;
@@ -277,7 +280,7 @@ pub fn submit(
                     .collect();
                 let resources = &p.nodes[chunk[0].0].resources;
                 let ids: Vec<Hash> = chunk.iter().map(|&(_, id)| id).collect();
-                let script = write_script(&script_dir, p, &stage, &ids, &opts.exe, store.root())?;
+                let script = write_script(&script_dir, p, &stage, &ids, &opts.exe, &cache)?;
                 let args = sbatch_args(
                     &opts.settings,
                     resources,
