@@ -12,6 +12,7 @@
 #   FAKE_REQUEUE_STAGE         that stage's tasks fail once, are requeued (touching $FAKE_SLURM_DIR/go) and rerun 2 polls later
 #   FAKE_HIDE_RESULTS=N        results written by a task stay invisible for N squeue calls (NFS lag)
 #   FAKE_HIDE_SECONDS=S        results written by a task stay invisible for S seconds (NFS lag)
+#   FAKE_PENDING_REASON=R      submitted tasks pend with reason R (a hold, DependencyNeverSatisfied)
 #   FAKE_FORGET=1              squeue lists no ended job (MinJobAge very short)
 #   FAKE_SQUEUE_FAIL=A-B|all   squeue calls A..B fail as while slurmctld restarts
 #   FAKE_OLD_SLURM=1           squeue rejects --me (Slurm before 20.11)
@@ -165,7 +166,7 @@ sbatch_main() {
         {
             printf 'tid=%q\nk=%q\nname=%q\nscript=%q\nchdir=%q\nlog=%q\ndeps=%q\n' \
                 "${id}_$k" "$k" "$name" "$script" "$chdir" "$log" "$deps"
-            printf 'state=PENDING\nreason=None\nrun_at=%s\ncluster=%q\n' "$run_at" "${FAKE_SBATCH_CLUSTER:-}"
+            printf 'state=PENDING\nreason=%q\nrun_at=%s\ncluster=%q\n' "${FAKE_PENDING_REASON:-None}" "$run_at" "${FAKE_SBATCH_CLUSTER:-}"
         } >"$f"
     done
     if [ -z "${FAKE_DEFER:-}" ]; then

@@ -7,6 +7,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::project::{Project, Run};
 
@@ -41,21 +43,55 @@ impl FakeSlurm {
     }
 
     fn cegraph_in(&self, p: &Project, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command(p, args, env);
+        c.current_dir(cwd);
+        c.output().unwrap().into()
+    }
+
+    fn command(&self, p: &Project, args: &[&str], env: &[(&str, &str)]) -> Command {
         let path = format!(
             "{}:{}",
             self.dir.path().join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let mut c = p.command(args);
-        c.current_dir(cwd)
-            .env("PATH", path)
+        c.env("PATH", path)
             .env("FAKE_SLURM_DIR", self.state())
             .env_remove("SLURM_CONF")
             .env("CEGRAPH_SLURM_RESULT_WAIT", "20");
         for (k, v) in env {
             c.env(k, v);
         }
-        c.output().unwrap().into()
+        c
+    }
+
+    /// `run --executor slurm --wait`; Err with what it printed if it had not ended after
+    /// `limit` (then it is killed).
+    fn run_wait_bounded(
+        &self,
+        p: &Project,
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Result<Run, Run> {
+        let mut c = self.command(
+            p,
+            &["run", "--executor", "slurm", "--wait", "--poll-max", "0.5"],
+            env,
+        );
+        let mut child = c
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(child.wait_with_output().unwrap().into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(child.wait_with_output().unwrap().into())
     }
 
     fn run_wait(&self, p: &Project, env: &[(&str, &str)]) -> Run {
@@ -414,6 +450,60 @@ fn a_relative_cache_path_reaches_the_jobs_that_start_in_the_workspace() {
     let out = fake.cegraph_in(&p, &p.join("sub"), &args, &[]).ok();
     assert!(out.stdout.contains("2 ran on Slurm"), "{}", all(&out));
     assert!(p.join("sub/relcache/slurm/logs/101_0.out").exists());
+}
+
+#[test]
+fn a_job_left_pending_on_a_dependency_that_can_never_be_satisfied_is_failed_not_waited_for() {
+    let fake = FakeSlurm::new();
+    let p = Project::with_pipeline(CHAIN);
+    // A Slurm that does not cancel such jobs (--kill-on-invalid-dep not honoured).
+    let env = [
+        ("FAKE_DEFER", "1000000"),
+        ("FAKE_PENDING_REASON", "DependencyNeverSatisfied"),
+    ];
+    let out = fake
+        .run_wait_bounded(&p, &env, Duration::from_secs(60))
+        .unwrap_or_else(|r| panic!("the wait never ended: {}", all(&r)));
+    let out = out.code(1);
+    assert!(
+        all(&out).contains("an upstream job failed"),
+        "{}",
+        all(&out)
+    );
+    assert!(
+        fake.calls().lines().any(|l| l.starts_with("scancel")),
+        "cancelled: {}",
+        fake.calls()
+    );
+}
+
+#[test]
+fn a_held_job_is_named_with_its_reason_while_waiting() {
+    let fake = FakeSlurm::new();
+    let p = Project::with_pipeline(CHAIN);
+    let env = [
+        ("FAKE_DEFER", "1000000"),
+        ("FAKE_PENDING_REASON", "JobHeldAdmin"),
+        ("CEGRAPH_SLURM_SQUEUE_WAIT", "1"),
+    ];
+    // It waits (a person may release it): stopped here after a few polls.
+    let Err(out) = fake.run_wait_bounded(&p, &env, Duration::from_secs(3)) else {
+        panic!("a held job is waited for");
+    };
+    assert!(
+        out.stderr
+            .contains("(job 101_0) is pending with reason JobHeldAdmin: Slurm will not start it"),
+        "{}",
+        all(&out)
+    );
+    assert_eq!(
+        out.stderr.matches("JobHeldAdmin").count(),
+        2,
+        "said once per job"
+    );
+    let mut c = fake.command(&p, &["status"], &[]);
+    let status: Run = c.output().unwrap().into();
+    assert!(status.stdout.contains("queued"), "{}", all(&status));
 }
 
 #[test]

@@ -118,7 +118,27 @@ struct Watch<'a> {
     unseen_since: Option<Instant>,
     /// A state after which Slurm may still requeue the job, seen at the last poll.
     may_requeue: Option<String>,
+    /// Told the user why it cannot start.
+    warned: bool,
 }
+
+/// Pending reasons that do not clear by themselves: the job waits for a person (a hold, a
+/// limit or partition setting to change). Said once; the wait goes on.
+const STUCK: &[&str] = &[
+    "JobHeldUser",
+    "JobHeldAdmin",
+    "PartitionTimeLimit",
+    "PartitionNodeLimit",
+    "PartitionConfig",
+    "PartitionDown",
+    "PartitionInactive",
+    "BadConstraints",
+    "InvalidAccount",
+    "InvalidQOS",
+    "QOSMaxWallDurationPerJobLimit",
+    "AssocMaxWallDurationPerJobLimit",
+    "launch failed requeued held",
+];
 
 /// Follow the tracked jobs until each has ended: one `squeue` call per poll, backing off
 /// from 0.5 s towards `max_interval` while nothing changes. Returns each node's end, in the order
@@ -142,6 +162,7 @@ pub fn wait(
             log: slurm_log(&log_dir, &t.slurm_id),
             unseen_since: None,
             may_requeue: None,
+            warned: false,
         })
         .collect();
     let mut ended = Vec::new();
@@ -181,6 +202,7 @@ pub fn wait(
         let before = open.len();
         let mut counts = Counts::default();
         let now = Instant::now();
+        let mut never = Vec::new();
         let mut k = 0;
         open.retain_mut(|w| {
             let result = results[k].as_ref();
@@ -192,6 +214,20 @@ pub fn wait(
                     None => Seen::Gone(accounting.as_ref().and_then(|a| a.get(&w.t.slurm_id))),
                 },
             };
+            if let Seen::Listed(s) = &seen
+                && s.is_active()
+                && !s.is_running()
+            {
+                if s.reason == "DependencyNeverSatisfied" {
+                    never.push(w.t.slurm_id.clone());
+                } else if !w.warned && STUCK.contains(&s.reason.as_str()) {
+                    w.warned = true;
+                    observer.note(&format!(
+                        "warning: {} (job {}) is pending with reason {}: Slurm will not start it until that changes (`scontrol show job {}`); `cegraph cancel` cancels it",
+                        p.nodes[w.t.node].name, w.t.slurm_id, s.reason, w.t.slurm_id
+                    ));
+                }
+            }
             match step(result, seen, w, now, patience.result) {
                 Step::Waiting { running } => {
                     if running {
@@ -208,6 +244,10 @@ pub fn wait(
                 }
             }
         });
+        // Failed already (see `step`); cancelled so they do not sit in the queue for ever.
+        if !never.is_empty() {
+            let _ = cluster.cancel(&never);
+        }
         counts.done = ended
             .iter()
             .filter(|(_, e)| !matches!(e, JobEnd::Failed { .. }))
@@ -319,6 +359,10 @@ fn step(
             }
         },
     };
+    if state.is_active() && state.reason == "DependencyNeverSatisfied" && !state.is_running() {
+        // Where --kill-on-invalid-dep is not honoured such a job stays pending for ever.
+        return failed(w, "cancelled by Slurm: an upstream job failed".into());
+    }
     if state.is_active() {
         w.unseen_since = None;
         return Step::Waiting {
@@ -413,6 +457,7 @@ mod tests {
             log: PathBuf::from("/nonexistent/1_0.out"),
             unseen_since: None,
             may_requeue: None,
+            warned: false,
         }
     }
 
