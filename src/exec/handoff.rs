@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -296,7 +296,7 @@ fn run_job(
     for (&u, source) in node.upstream.iter().zip(&job.upstream) {
         outs[u] = Some(match source {
             UpstreamSource::Known(o) => o.clone(),
-            UpstreamSource::Job(up) => read_result(store, up)
+            UpstreamSource::Job(up) => await_result(store, up)
                 .and_then(|r| r.outputs().map(<[_]>::to_vec))
                 .ok_or_else(|| {
                     format!(
@@ -348,6 +348,24 @@ fn run_job(
             message: f.message,
             log: Some(f.log).filter(|l| l.exists()),
         }),
+    }
+}
+
+/// An upstream job's result. Slurm starts this job only once that one succeeded (afterok),
+/// but a result written on another node can reach this one late through a shared filesystem
+/// (NFS caches a missing name for up to a minute): a missing one is waited for, bounded by
+/// `CEGRAPH_SLURM_RESULT_WAIT`.
+fn await_result(store: &Store, id: &Hash) -> Option<JobResult> {
+    let patience = super::slurm::Patience::from_env()
+        .map(|p| p.result)
+        .unwrap_or(Duration::from_secs(60));
+    let deadline = Instant::now() + patience;
+    loop {
+        let found = read_result(store, id);
+        if found.is_some() || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

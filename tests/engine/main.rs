@@ -20,4 +20,5 @@ mod remote;
 mod remote_endpoints;
 mod remote_trust;
 mod slurm;
+mod slurm_setups;
 mod verify;

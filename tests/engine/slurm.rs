@@ -388,3 +388,41 @@ fn remote_flags_with_the_slurm_executor_are_refused_with_the_way_to_do_it() {
     );
     assert!(out.stderr.contains("cegraph push"), "{}", out.stderr);
 }
+
+#[test]
+fn a_rerun_after_a_failure_waits_for_the_new_job_not_the_old_failed_result() {
+    let Some(_cluster) =
+        cluster("a_rerun_after_a_failure_waits_for_the_new_job_not_the_old_failed_result")
+    else {
+        return;
+    };
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  flaky:
+    cmd: "test -e fixed || exit 3; echo ok > ${outs[0]}"
+    outs: [out/ok.txt]
+"#,
+    );
+    let _cancel = CancelOnDrop(&p);
+    let first = slurm_run(&p, &["--wait"]).code(1);
+    assert!(
+        all_of(&first).contains("exited with status 3"),
+        "{}",
+        all_of(&first)
+    );
+    // The same job (same node, same inputs: the same id) is submitted again; its earlier
+    // result must not be read as this submission's.
+    std::fs::write(p.join("fixed"), "").unwrap();
+    let second = slurm_run(&p, &["--wait"]).ok();
+    assert!(
+        second.stdout.contains("1 ran on Slurm"),
+        "{}",
+        all_of(&second)
+    );
+    assert_eq!(p.read("out/ok.txt"), "ok\n");
+}
+
+fn all_of(r: &Run) -> String {
+    format!("{}{}", r.stdout, r.stderr)
+}

@@ -19,6 +19,9 @@ pub struct Entry {
     pub slurm_id: String,
     /// Seconds since the Unix epoch.
     pub submitted_at: f64,
+    /// The cluster `sbatch` sent it to, when it named one (`-M`, multi-cluster set-ups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -53,6 +56,11 @@ impl Ledger {
             .unwrap_or_default();
         ledger.path = path;
         ledger
+    }
+
+    /// The named clusters this pipeline's jobs went to.
+    pub fn clusters(&self) -> impl Iterator<Item = &str> {
+        self.nodes.values().filter_map(|e| e.cluster.as_deref())
     }
 
     pub fn save(&self, store: &Store) -> Result<()> {

@@ -9,12 +9,15 @@
 
 pub mod cluster;
 pub mod ledger;
+pub mod reason;
 pub mod shared_fs;
+pub mod wait;
+
+pub use wait::{Counts, JobEnd, Patience, WaitObserver, slurm_log, wait};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -25,13 +28,10 @@ use crate::spec::model::{Resources, SlurmSettings};
 use crate::store::lock::{LockEntry, LockFile};
 use crate::store::{OutputRecord, Store};
 
-use super::handoff::{self, JobOutcome, NodeJob, UpstreamSource};
+use super::handoff::{self, NodeJob, UpstreamSource};
 use super::plan::{Verdict, judge, key_inputs};
 use cluster::{Cluster, JobState};
 use ledger::{Entry, Ledger, job_name_prefix};
-
-/// Slurm's default MaxArraySize is 1001: larger groups are split into several arrays.
-const MAX_ARRAY: usize = 1000;
 
 pub struct SlurmOptions {
     pub settings: SlurmSettings,
@@ -94,7 +94,9 @@ pub fn submit(
     cluster: &Cluster,
 ) -> Result<Submission> {
     let clock = Instant::now();
-    let nodes = cluster.partition_nodes(opts.settings.partition.as_deref())?;
+    let patience = Patience::from_env()?;
+    let partition = effective_partition(&opts.settings, std::env::var("SBATCH_PARTITION").ok());
+    let nodes = cluster.partition_nodes(partition.as_deref())?;
     if !opts.settings.shared_fs {
         shared_fs::check(
             &[
@@ -108,10 +110,11 @@ pub fn submit(
     }
     let prefix = job_name_prefix(p);
     let mut ledger = Ledger::load(store, p);
+    cluster.remember_clusters(ledger.clusters());
     let live = if ledger.nodes.is_empty() {
         cluster::JobStates::default()
     } else {
-        cluster.jobs(&prefix)?
+        cluster.jobs_patiently(&prefix, patience.squeue)?
     };
     let snapshot = handoff::write_snapshot(store, p)?;
     let selected = dag.closure(&opts.targets);
@@ -234,14 +237,18 @@ pub fn submit(
             }
             sub.superseded.push(prev.slurm_id.clone());
         }
+        forget_result(store, &id)?;
         fresh.push((i, id));
     }
     cluster.cancel(&sub.superseded)?;
 
     // Submit in rounds: a group (one stage, one set of resources) goes once every job it
     // depends on has a Slurm id. Stages form a DAG, so every round makes progress.
-    let script_dir = store.root().join("slurm").join("scripts");
-    let log_dir = store.root().join("slurm").join("logs");
+    // Jobs start in the workspace (--chdir), not here: a relative --cache would point
+    // elsewhere for them.
+    let cache = std::path::absolute(store.root()).map_err(|e| Error::io(store.root(), e))?;
+    let script_dir = cache.join("slurm").join("scripts");
+    let log_dir = cache.join("slurm").join("logs");
     fs::create_dir_all(&script_dir).map_err(|e| Error::io(&script_dir, e))?;
     fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
     let mut pending = fresh;
@@ -265,7 +272,7 @@ pub fn submit(
                 .push((i, id));
         }
         for ((stage, _), members) in groups {
-            for chunk in members.chunks(MAX_ARRAY) {
+            for chunk in members.chunks(cluster.max_array_tasks()) {
                 let deps: BTreeSet<String> = chunk
                     .iter()
                     .flat_map(|&(i, _)| upstream_jobs(p, i, &plan))
@@ -273,7 +280,7 @@ pub fn submit(
                     .collect();
                 let resources = &p.nodes[chunk[0].0].resources;
                 let ids: Vec<Hash> = chunk.iter().map(|&(_, id)| id).collect();
-                let script = write_script(&script_dir, p, &stage, &ids, &opts.exe, store.root())?;
+                let script = write_script(&script_dir, p, &stage, &ids, &opts.exe, &cache)?;
                 let args = sbatch_args(
                     &opts.settings,
                     resources,
@@ -283,11 +290,13 @@ pub fn submit(
                     &log_dir,
                     &p.workspace,
                 );
-                let base = cluster.sbatch(&args, &script)?;
+                let base = cluster
+                    .sbatch(&args, &script, patience.squeue)
+                    .map_err(|e| partly_submitted(e, sub.submitted.len()))?;
                 sub.sbatch_calls += 1;
                 let at = now_s();
                 for (k, &(i, id)) in chunk.iter().enumerate() {
-                    let slurm_id = format!("{base}_{k}");
+                    let slurm_id = format!("{}_{k}", base.id);
                     slurm_ids.insert(id, slurm_id.clone());
                     ledger.nodes.insert(
                         p.nodes[i].name.clone(),
@@ -295,6 +304,7 @@ pub fn submit(
                             job: id,
                             slurm_id: slurm_id.clone(),
                             submitted_at: at,
+                            cluster: base.cluster.clone(),
                         },
                     );
                     sub.submitted.push(Tracked {
@@ -312,6 +322,51 @@ pub fn submit(
     sub.lock = new_lock;
     sub.elapsed = clock.elapsed();
     Ok(sub)
+}
+
+/// An sbatch refusal after other jobs of this run went in: those keep running, and a rerun
+/// submits only the rest (the ledger has them).
+fn partly_submitted(e: Error, submitted: usize) -> Error {
+    match e {
+        Error::Slurm { message, help } if submitted > 0 => Error::slurm(
+            format!(
+                "{message} ({submitted} job(s) of this run were submitted before it and stay queued: `cegraph status` shows them; after fixing, a rerun submits only the rest)"
+            ),
+            help,
+        ),
+        e => e,
+    }
+}
+
+/// A job about to be submitted again (same node, same upstream sources: the same id) must
+/// not be judged by the result an earlier submission left: the new job writes its own.
+fn forget_result(store: &Store, id: &Hash) -> Result<()> {
+    let path = store.job_result_path(id);
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// The partition the jobs will go to, for the shared-filesystem check: an extra sbatch flag
+/// wins over `slurm.partition` (it comes later on sbatch's command line), which wins over
+/// sbatch's own SBATCH_PARTITION.
+fn effective_partition(s: &SlurmSettings, env: Option<String>) -> Option<String> {
+    let mut flags = s.sbatch.iter();
+    let mut from_flags = None;
+    while let Some(f) = flags.next() {
+        if let Some(v) = f.strip_prefix("--partition=") {
+            from_flags = Some(v.to_string());
+        } else if f == "-p" || f == "--partition" {
+            from_flags = flags.next().cloned();
+        } else if let Some(v) = f.strip_prefix("-p") {
+            from_flags = Some(v.to_string());
+        }
+    }
+    from_flags
+        .or_else(|| s.partition.clone())
+        .or(env)
+        .filter(|p| !p.is_empty())
 }
 
 /// The jobs a node's job waits for.
@@ -339,7 +394,11 @@ fn sbatch_args(
         format!("--job-name={name}"),
         format!("--array=0-{}", tasks - 1),
         format!("--chdir={}", workspace.display()),
-        format!("--output={}/%A_%a.out", log_dir.display()),
+        // Slurm expands `%` patterns in this path: a `%` of the path itself is written `%%`.
+        format!(
+            "--output={}/%A_%a.out",
+            log_dir.display().to_string().replace('%', "%%")
+        ),
         format!("--cpus-per-task={}", r.cpus.max(1)),
         // A failed upstream makes Slurm cancel the dependents instead of leaving them
         // pending forever.
@@ -413,127 +472,6 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// How a tracked job ended.
-#[derive(Debug, Clone)]
-pub enum JobEnd {
-    Ran { seconds: f64, host: String },
-    CacheHit { host: String },
-    Failed { why: String, log: PathBuf },
-}
-
-/// Live counts for a progress display.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    pub pending: usize,
-    pub running: usize,
-    pub done: usize,
-    pub failed: usize,
-}
-
-pub trait WaitObserver {
-    fn poll(&self, _counts: Counts) {}
-    fn ended(&self, _node: &str, _slurm_id: &str, _end: &JobEnd) {}
-}
-
-/// Follow the tracked jobs until each has ended: one `squeue` call per poll, backing off
-/// from 0.5 s towards `max_interval` while nothing changes. Returns each node's end, in the order
-/// they ended; stops early (returning what ended) on Ctrl-C.
-pub fn wait(
-    p: &Pipeline,
-    store: &Store,
-    tracked: &[Tracked],
-    cluster: &Cluster,
-    max_interval: Duration,
-    observer: &dyn WaitObserver,
-) -> Result<Vec<(usize, JobEnd)>> {
-    let prefix = job_name_prefix(p);
-    let log_dir = store.root().join("slurm").join("logs");
-    let mut open: Vec<&Tracked> = tracked.iter().collect();
-    let mut ended = Vec::new();
-    let min_interval = Duration::from_millis(500);
-    let mut interval = min_interval;
-    let started = Instant::now();
-    loop {
-        let states = cluster.jobs(&prefix)?;
-        let before = open.len();
-        let mut counts = Counts::default();
-        open.retain(|t| {
-            // The result is read after squeue: a job writes it before it exits, so a job
-            // squeue shows as ended has its result on disk (if it wrote one).
-            let end = match handoff::read_result(store, &t.job) {
-                Some(r) => Some(match r.outcome {
-                    JobOutcome::Ran { seconds, .. } => JobEnd::Ran {
-                        seconds,
-                        host: r.host,
-                    },
-                    JobOutcome::CacheHit { .. } => JobEnd::CacheHit { host: r.host },
-                    JobOutcome::Failed { message, log } => JobEnd::Failed {
-                        why: message,
-                        log: log.unwrap_or_else(|| slurm_log(&log_dir, &t.slurm_id)),
-                    },
-                }),
-                None => match states.get(&t.slurm_id) {
-                    Some(s) if s.is_active() => {
-                        if s.is_running() {
-                            counts.running += 1;
-                        } else {
-                            counts.pending += 1;
-                        }
-                        None
-                    }
-                    Some(s) => Some(ended_without_result(s, &log_dir, &t.slurm_id)),
-                    None => Some(JobEnd::Failed {
-                        why: "left the queue without writing a result".into(),
-                        log: slurm_log(&log_dir, &t.slurm_id),
-                    }),
-                },
-            };
-            match end {
-                Some(e) => {
-                    observer.ended(&p.nodes[t.node].name, &t.slurm_id, &e);
-                    ended.push((t.node, e));
-                    false
-                }
-                None => true,
-            }
-        });
-        counts.done = ended
-            .iter()
-            .filter(|(_, e)| !matches!(e, JobEnd::Failed { .. }))
-            .count();
-        counts.failed = ended.len() - counts.done;
-        observer.poll(counts);
-        if open.is_empty() || super::INTERRUPTED.load(Ordering::Relaxed) {
-            return Ok(ended);
-        }
-        // Back off while nothing changes and come halfway back when something does, but
-        // never poll more often than 20 times over the time waited so far: quick feedback
-        // at first, a light load on the controller for long waits.
-        let floor = (started.elapsed() / 20).clamp(min_interval, max_interval);
-        interval = if open.len() < before {
-            (interval / 2).max(floor)
-        } else {
-            interval.mul_f64(1.5).clamp(floor, max_interval)
-        };
-        let until = Instant::now() + interval;
-        while Instant::now() < until && !super::INTERRUPTED.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100).min(interval));
-        }
-    }
-}
-
-fn ended_without_result(s: &JobState, log_dir: &Path, slurm_id: &str) -> JobEnd {
-    JobEnd::Failed {
-        why: s.describe(),
-        log: slurm_log(log_dir, slurm_id),
-    }
-}
-
-/// Slurm's own output file of an array task (`--output=%A_%a.out`).
-pub fn slurm_log(log_dir: &Path, slurm_id: &str) -> PathBuf {
-    log_dir.join(format!("{slurm_id}.out"))
-}
-
 /// The pipeline's nodes that have a queued or running job: node name → (Slurm id, state).
 pub fn queued(
     p: &Pipeline,
@@ -544,7 +482,10 @@ pub fn queued(
     if ledger.nodes.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let live = cluster.jobs(&job_name_prefix(p))?;
+    cluster.remember_clusters(ledger.clusters());
+    // `status` and `cancel` are interactive: a short retry, not the long wait's patience.
+    let patience = Patience::from_env()?.squeue.min(Duration::from_secs(15));
+    let live = cluster.jobs_patiently(&job_name_prefix(p), patience)?;
     Ok(ledger
         .nodes
         .iter()
@@ -640,5 +581,53 @@ mod tests {
                 .iter()
                 .any(|f| f.starts_with("--dependency") || f.starts_with("--gres"))
         );
+    }
+
+    #[test]
+    fn a_percent_sign_in_the_cache_path_is_escaped_for_slurms_output_pattern() {
+        let a = sbatch_args(
+            &SlurmSettings::default(),
+            &Resources::default(),
+            "n",
+            1,
+            &BTreeSet::new(),
+            Path::new("/data/100%/cache/slurm/logs"),
+            Path::new("/w"),
+        );
+        assert!(
+            a.contains(&"--output=/data/100%%/cache/slurm/logs/%A_%a.out".to_string()),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn the_shared_filesystem_check_asks_about_the_partition_sbatch_will_use() {
+        let with = |partition: Option<&str>, flags: &[&str]| SlurmSettings {
+            partition: partition.map(String::from),
+            sbatch: flags.iter().map(|f| f.to_string()).collect(),
+            ..SlurmSettings::default()
+        };
+        let env = || Some("from-env".to_string());
+        assert_eq!(effective_partition(&with(None, &[]), None), None);
+        assert_eq!(
+            effective_partition(&with(None, &[]), env()).as_deref(),
+            Some("from-env")
+        );
+        assert_eq!(
+            effective_partition(&with(Some("gpu"), &[]), env()).as_deref(),
+            Some("gpu")
+        );
+        for flags in [
+            &["--partition=big"][..],
+            &["-p", "big"],
+            &["-pbig"],
+            &["--partition", "big"],
+        ] {
+            assert_eq!(
+                effective_partition(&with(Some("gpu"), flags), env()).as_deref(),
+                Some("big"),
+                "{flags:?}"
+            );
+        }
     }
 }
