@@ -282,3 +282,52 @@ stages:
         );
     }
 }
+
+/// Start `cegraph args` with SIGINT, SIGTERM and SIGHUP blocked and send it `signal` at once:
+/// the signal waits, pending, exactly as one that arrives before cegraph's handler exists.
+fn signalled_at_start(p: &Project, args: &[&str], signal: libc::c_int) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = p.command(args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // SAFETY: plain system call on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn signal_before_the_handler_is_installed_exits_130() {
+    let p = Project::with_pipeline(
+        "stages:\n  a:\n    cmd: echo a > ${outs[0]}\n    outs: [out/a.txt]\n",
+    );
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let out = signalled_at_start(&p, &["run"], signal);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "signal {signal}: {stderr}");
+        // Interrupted before any node started: nothing ran, nothing was published.
+        assert!(!p.join("out/a.txt").exists());
+        assert!(!p.join("cegraph.lock").exists() || p.read("cegraph.lock").contains("{}"));
+    }
+    // The run after it does the work.
+    p.cegraph(&["run"]).ok();
+    assert_eq!(p.read("out/a.txt"), "a\n");
+    // Other commands still die of the signal at once, as processes do by default.
+    let out = signalled_at_start(&p, &["status"], libc::SIGTERM);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{:?}", out.status);
+}
