@@ -3,7 +3,8 @@
 //! its own quoted word(s), inside `'...'` or `"..."` it is escaped for those quotes, in a
 //! comment it stays on its line. So no value can end a word, a quote or a command.
 //! Where the scanner cannot follow the shell with certainty (backticks, here-documents,
-//! `$'...'`) values are refused rather than guessed at.
+//! `$'...'`, a shell `${...}` holding quotes or parentheses, a `case` inside `$(...)`, whose
+//! patterns end in an unmatched `)`) values are refused rather than guessed at.
 
 /// A value that cannot be spliced where it was asked for: why, and what to write instead.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,8 @@ enum Frame {
     },
     Backtick,
     Comment,
+    /// The shell's own `${...}` (written `$${...}` in a pipeline): values are refused inside.
+    Param,
 }
 
 /// The shell's reading state after the text fed so far.
@@ -40,12 +43,16 @@ pub struct Scanner {
     redirect: bool,
     /// A construct whose quoting the scanner does not follow; values after it are refused.
     opaque: Option<&'static str>,
+    /// The unquoted word being read inside `$(...)`, to spot the reserved word `case`
+    /// (`None` once anything but a letter is in it: `"case"` or `ca\se` is no keyword).
+    word: Option<String>,
 }
 
 impl Scanner {
     pub fn new() -> Scanner {
         Scanner {
             after_word: true,
+            word: Some(String::new()),
             ..Scanner::default()
         }
     }
@@ -59,6 +66,7 @@ impl Scanner {
 
     fn step(&mut self, c: char) {
         if std::mem::take(&mut self.escaped) {
+            self.word = None;
             self.after_word = false;
             self.dollar = false;
             self.less_than = 0;
@@ -71,6 +79,21 @@ impl Scanner {
                 if c == '\n' {
                     self.stack.pop();
                     self.after_word = true;
+                    self.word = Some(String::new());
+                }
+                return;
+            }
+            Some(Frame::Param) => {
+                match c {
+                    '}' => {
+                        self.stack.pop();
+                    }
+                    // Quotes, escapes, substitutions and nested expansions inside `${...}`
+                    // nest differently in dash and bash; the scanner stops following.
+                    '\'' | '"' | '`' | '\\' | '(' | ')' | '{' => {
+                        self.opaque = Some("a shell `${...}` holding quotes, `\\`, `(`, `)` or `{`")
+                    }
+                    _ => {}
                 }
                 return;
             }
@@ -98,7 +121,11 @@ impl Scanner {
                     }
                     '`' => self.stack.push(Frame::Backtick),
                     '$' => self.dollar = true,
-                    '(' if dollar => self.stack.push(Frame::Subst { parens: 1 }),
+                    '(' if dollar => {
+                        self.stack.push(Frame::Subst { parens: 1 });
+                        self.word = Some(String::new());
+                    }
+                    '{' if dollar => self.stack.push(Frame::Param),
                     _ => {}
                 }
                 return;
@@ -109,6 +136,7 @@ impl Scanner {
     }
 
     fn step_unquoted(&mut self, c: char, dollar: bool) {
+        self.read_word(c);
         if self.less_than == 2 && c != '<' {
             self.opaque = Some("a here-document (`<<`)");
         }
@@ -131,6 +159,7 @@ impl Scanner {
             '$' => self.dollar = true,
             '#' if self.after_word => self.stack.push(Frame::Comment),
             '(' if dollar || after_redirect => self.stack.push(Frame::Subst { parens: 1 }),
+            '{' if dollar => self.stack.push(Frame::Param),
             '(' => {
                 if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
                     *parens += 1;
@@ -141,12 +170,39 @@ impl Scanner {
                     *parens -= 1;
                     if *parens == 0 {
                         self.stack.pop();
+                        // The `)` of `$(...)`, `$((...))` or `<(...)` ends the substitution,
+                        // not the word it is part of: a `#` right after it is no comment.
+                        self.after_word = false;
+                        return;
                     }
                 }
             }
             _ => {}
         }
         self.after_word = c.is_whitespace() || ";&|()<>".contains(c);
+    }
+
+    /// Follow the unquoted word `c` extends or ends. A `case` inside `$(...)` ends its
+    /// patterns with a `)` that does not close the `$(`; the scanner does not follow that
+    /// (whether the word is in command position is beyond it too), so values after it are
+    /// refused.
+    fn read_word(&mut self, c: char) {
+        if c.is_whitespace() || ";&|()<>".contains(c) {
+            let word = self.word.replace(String::new());
+            if word.as_deref() == Some("case")
+                && matches!(self.stack.last(), Some(Frame::Subst { .. }))
+            {
+                self.opaque = Some("a `case` inside `$(...)` (its patterns end in `)`)");
+            }
+        } else if c.is_ascii_alphabetic() {
+            if let Some(w) = &mut self.word {
+                if w.len() < 8 {
+                    w.push(c);
+                }
+            }
+        } else {
+            self.word = None;
+        }
     }
 
     /// The text that puts `words` into the command at this point as data: one quoted word
@@ -188,9 +244,17 @@ impl Scanner {
                     help: "write `$(...)` instead of backticks".into(),
                 });
             }
+            Some(Frame::Param) => {
+                return Err(Refusal {
+                    why: "it is inside the shell's own `${...}`, whose quoting differs between shells"
+                        .into(),
+                    help: ENV_HELP.into(),
+                });
+            }
         };
         if !text.is_empty() {
             self.after_word = false;
+            self.word = None;
         }
         self.dollar = false;
         self.less_than = 0;
@@ -298,6 +362,56 @@ mod tests {
         assert_eq!(spliced("echo x # @", "a\nb").unwrap(), "echo x # a b");
         assert_eq!(spliced("echo a#@", "x y").unwrap(), "echo a#'x y'");
         assert_eq!(spliced("cat <<< @", "a b").unwrap(), "cat <<< 'a b'");
+    }
+
+    #[test]
+    fn case_pattern_inside_command_substitution_cannot_inject() {
+        // The `)` of `x)` used to close the `$(`: the value below was then escaped for the
+        // outer "..." while the shell read it unquoted (or bare-quoted inside "...").
+        for tpl in [
+            r#"echo "$(case x in x) echo @;; esac)""#,
+            r#"echo "$(case x in x) echo "@";; esac)""#,
+            "echo $(case x in (x) echo @;; esac)",
+            "echo $(\ncase x in x) echo @;; esac)",
+            "echo $(# c\ncase x in x) echo @;; esac)",
+            "echo <(case x in x) cat @;; esac)",
+            r#"echo "$(echo "$(case x in x) echo @;; esac)")""#,
+        ] {
+            let err = spliced(tpl, "$(touch PWNED)").unwrap_err();
+            assert!(err.why.contains("`case`"), "{tpl}: {err:?}");
+        }
+        // Values before it, and `case` outside `$(...)` or quoted, are fine.
+        assert!(spliced("echo @ $(case x in x) :;; esac)", "a").is_ok());
+        assert!(spliced("case x in x) echo @;; esac", "a").is_ok());
+        assert!(spliced(r#"echo $(echo "case" x) @"#, "a").is_ok());
+    }
+
+    #[test]
+    fn hash_right_after_a_substitution_is_not_a_comment() {
+        // `$((1+2))#x` is one word: the value was left unquoted as if in a comment.
+        for tpl in ["echo $((1+2))#@", "echo $(echo a)#@", "cat <(echo a)#@"] {
+            let out = spliced(tpl, "$(touch PWNED)").unwrap();
+            assert!(out.ends_with("#'$(touch PWNED)'"), "{tpl}: {out}");
+        }
+        // After a subshell's `)` a `#` does start a comment.
+        assert_eq!(spliced("(echo) #@", "a\nb").unwrap(), "(echo) #a b");
+    }
+
+    #[test]
+    fn shell_parameter_expansion_cannot_inject() {
+        // `"${x:-"@"}"`: the inner quotes nest in bash and dash, so a value the scanner took
+        // for bare text was read inside double quotes, where `$(...)` runs.
+        assert!(spliced(r#"echo "${NOPE:-"@"}""#, "$(touch PWNED)").is_err());
+        assert!(spliced("echo ${NOPE:-@}", "a").is_err());
+        assert!(spliced(r#"echo "${NOPE:-"x"}" @"#, "a").is_err());
+        assert_eq!(
+            spliced("echo ${HOME} ${NOPE:-x} @", "a b").unwrap(),
+            "echo ${HOME} ${NOPE:-x} 'a b'"
+        );
+        assert_eq!(
+            spliced(r#"echo "${HOME}/@""#, "a\"b").unwrap(),
+            r#"echo "${HOME}/a\"b""#
+        );
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Store {
 }
 
 /// Give `path` the exec bits `executable` says (for all three classes), if it lacks them.
-fn set_exec_bits(path: &Path, executable: bool) -> Result<()> {
+pub(super) fn set_exec_bits(path: &Path, executable: bool) -> Result<()> {
     let mode = fs::metadata(path).at(path)?.permissions().mode();
     let wanted = if executable {
         mode | 0o111

@@ -116,18 +116,19 @@ pub fn parse(src: &SourceFile) -> Result<PipelineFile> {
             max_replay_stack_depth: 16,
         },
     };
-    let file = serde_saphyr::from_str_with_options(&src.text, options).map_err(|e| {
+    // Tags first: the library turns some into other errors ("cannot be used here").
+    refuse_tags(src)?;
+    serde_saphyr::from_str_with_options(&src.text, options).map_err(|e| {
         let d = fields::refine(describe(&e), &e, &src.text);
         src.error(d.at, d.message, d.help)
-    })?;
-    refuse_tags(src)?;
-    Ok(file)
+    })
 }
 
 /// The YAML library decodes some tags itself rather than refusing them (`!!binary` into
 /// text, `!!timestamp`, …). Only core-schema tags (`!!str`, `!!int`, …), which mean what
-/// plain YAML already means, are accepted; any other tag is refused at its line:col. Runs
-/// on documents the bounded parse above accepted, and only when a `!` occurs at all.
+/// plain YAML already means, are accepted; any other tag is refused at its line:col. Only
+/// when a `!` occurs at all; the event stream expands no alias and holds no tree, and a
+/// syntax error ends the scan, leaving it to the parse that follows to report.
 fn refuse_tags(src: &SourceFile) -> Result<()> {
     use serde_saphyr::granit_parser::{Event, Parser};
     if !src.text.contains('!') {
