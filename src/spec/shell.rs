@@ -195,10 +195,10 @@ impl Scanner {
                 self.opaque = Some("a `case` inside `$(...)` (its patterns end in `)`)");
             }
         } else if c.is_ascii_alphabetic() {
-            if let Some(w) = &mut self.word {
-                if w.len() < 8 {
-                    w.push(c);
-                }
+            if let Some(w) = &mut self.word
+                && w.len() < 8
+            {
+                w.push(c);
             }
         } else {
             self.word = None;

@@ -97,7 +97,7 @@ impl Gen {
                 format!("$(case x in x) {};; esac)", self.command(depth - 1))
             }
             7 => format!("\"$(case x in (x) {};; esac)\"", self.command(depth - 1)),
-            8 => format!("\"$(case x in x) printf '%s' \"@\";; esac)\""),
+            8 => "\"$(case x in x) printf '%s' \"@\";; esac)\"".into(),
             9 => format!("${{NOPE:-{}}}", self.arg(depth - 1)),
             10 => "\"${NOPE:-\"@\"}\"".into(),
             11 => "`printf %s @`".into(),
