@@ -424,7 +424,18 @@ fn pipeline_lock(store: &Store, p: &Pipeline) -> Result<std::fs::File> {
             "waiting for another cegraph run of {} to finish…",
             p.path.display()
         );
-        f.lock().at(&path)?;
+        // Polled rather than blocking: an interrupt while waiting ends this run at once.
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if crate::exec::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::Interrupted { done: 0 });
+            }
+            match f.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
     }
     Ok(f)
 }

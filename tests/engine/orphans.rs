@@ -331,3 +331,24 @@ fn signal_before_the_handler_is_installed_exits_130() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{:?}", out.status);
 }
+
+#[test]
+fn interrupt_while_waiting_for_another_run_ends_the_wait() {
+    let p = Project::with_pipeline(SLOW);
+    let mut first = start_run(&p);
+    wait_for_pids(&p, 4);
+    // The second run waits for the first one's run lock; its interrupt must end the wait
+    // (it used to block until the first run had finished).
+    let second = signalled_at_start(&p, &["run"], libc::SIGTERM);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("waiting for another cegraph run"),
+        "{stderr}"
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the second run only ended once the first one had: {stderr}"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+}
