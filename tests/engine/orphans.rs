@@ -283,31 +283,30 @@ stages:
     }
 }
 
-/// Start `cegraph args` with SIGINT, SIGTERM and SIGHUP blocked and send it `signal` at once:
-/// the signal waits, pending, exactly as one that arrives before cegraph's handler exists.
+/// Start `cegraph args` with `signal` already pending: the child blocks SIGINT, SIGTERM and
+/// SIGHUP and sends itself `signal` before it becomes cegraph (a blocked signal stays pending
+/// across exec), exactly as one that arrives before cegraph's handler exists, whatever the
+/// timing.
 fn signalled_at_start(p: &Project, args: &[&str], signal: libc::c_int) -> std::process::Output {
     use std::os::unix::process::CommandExt;
     let mut cmd = p.command(args);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
                 libc::sigaddset(&mut set, s);
             }
             libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), signal);
             Ok(())
         });
     }
-    let child = cmd
-        .stdout(Stdio::piped())
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // SAFETY: plain system call on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-    child.wait_with_output().unwrap()
+        .output()
+        .unwrap()
 }
 
 #[test]
