@@ -214,7 +214,18 @@ pub fn run(
                     warn_if_rewritten(observer, &node.name, locked, &key, &rec.outputs, from);
                 }
                 // From here on a non-dry-run Restore verdict means "restored".
+                let was_restore = matches!(verdict, Verdict::Restore(..));
                 let verdict = restore_checked(p, store, node, verdict, opts, observer)?;
+                // A restore that met a corrupt object (quarantined by now) asks the remote for
+                // a good copy before computing the node again.
+                let (verdict, fetched) = match verdict {
+                    Verdict::Run(why) if was_restore && !fetched => {
+                        let (v, f) =
+                            fetch_from_remote(p, opts, forced, store, &key, Verdict::Run(why))?;
+                        (restore_checked(p, store, node, v, opts, observer)?, f)
+                    }
+                    v => (v, fetched),
+                };
                 match verdict {
                     Verdict::UpToDate => {
                         outputs[i] = lock.nodes.get(&node.name).map(|e| e.outs.clone());

@@ -181,3 +181,26 @@ fn fix_trailing_commas(json: &str) -> String {
     }
     out
 }
+
+#[test]
+fn run_remote_fetches_a_corrupt_local_object_instead_of_rerunning() {
+    let o = origin();
+    o.project.cegraph(&["push"]).ok();
+    let c = clone_of(&o.project);
+    c.cegraph(&["pull"]).ok();
+    let blob = sharded(
+        &c.join("cache"),
+        "objects",
+        &locked_hash(&o.project, "make"),
+    );
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[7] ^= 1;
+    overwrite(&blob, &bytes, 0o444);
+    // The cache holds the run record and a damaged object: the restore finds it out, and the
+    // remote's good copy is fetched rather than the node computed again.
+    let run = c.cegraph(&["run", "--remote", "shared"]).ok();
+    assert!(run.stdout.contains("fetched   make"), "{}", run.stdout);
+    assert!(!c.join("runs.log").exists(), "a node ran:\n{}", run.stdout);
+    assert_eq!(quarantined(&c), 1);
+    crate::remote::assert_same_outputs(&o.project, &c);
+}
