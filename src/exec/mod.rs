@@ -544,7 +544,12 @@ fn restore_checked(
     match store.restore_outputs(&p.workspace, &rec.outputs) {
         Ok(()) => Ok(Verdict::Restore(rec, why)),
         Err(e @ Error::CorruptObject(_)) if !opts.locked => {
-            observer.warning(&node.name, &format!("{e}; running the node again"));
+            let next = if opts.remote.is_some() {
+                "fetching a good copy from the remote (or, if it lacks one, running the node again)"
+            } else {
+                "running the node again"
+            };
+            observer.warning(&node.name, &format!("{e}; {next}"));
             let mut why = why;
             why.push("a cache object was corrupt".into());
             Ok(Verdict::Run(why))
