@@ -120,7 +120,8 @@ impl Scanner {
                         self.stack.pop();
                     }
                     '`' => self.stack.push(Frame::Backtick),
-                    '$' => self.dollar = true,
+                    // `$$` is the shell's pid: its second `$` opens nothing.
+                    '$' => self.dollar = !dollar,
                     '(' if dollar => {
                         self.stack.push(Frame::Subst { parens: 1 });
                         self.word = Some(String::new());
@@ -156,7 +157,7 @@ impl Scanner {
             }
             '"' => self.stack.push(Frame::Double),
             '`' => self.stack.push(Frame::Backtick),
-            '$' => self.dollar = true,
+            '$' => self.dollar = !dollar,
             '#' if self.after_word => self.stack.push(Frame::Comment),
             '(' if dollar || after_redirect => self.stack.push(Frame::Subst { parens: 1 }),
             '{' if dollar => self.stack.push(Frame::Param),
@@ -395,6 +396,20 @@ mod tests {
         }
         // After a subshell's `)` a `#` does start a comment.
         assert_eq!(spliced("(echo) #@", "a\nb").unwrap(), "(echo) #a b");
+    }
+
+    #[test]
+    fn dollar_dollar_is_the_pid_not_a_substitution() {
+        // In `"$$(x @)"` the `(` is plain text inside the double quotes; it was taken for a
+        // `$(`, and the value single-quoted, which double quotes do not honour.
+        assert_eq!(
+            spliced(r#"echo "$$(x @)""#, "$(touch PWNED)").unwrap(),
+            r#"echo "$$(x \$(touch PWNED))""#
+        );
+        assert_eq!(
+            spliced(r#"echo "$$$(printf %s @)""#, "a b").unwrap(),
+            r#"echo "$$$(printf %s 'a b')""#
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Gen {
 
     /// An argument holding one or more `@` holes, in a random quoting context.
     fn arg(&mut self, depth: u32) -> String {
-        let choices = if depth == 0 { 4 } else { 15 };
+        let choices = if depth == 0 { 4 } else { 19 };
         match self.rng.index(choices) {
             0 => "@".into(),
             1 => "'a@b'".into(),
@@ -103,6 +103,10 @@ impl Gen {
             11 => "`printf %s @`".into(),
             12 => "$((1+2))@".into(),
             13 => "$'a'@".into(),
+            14 => "$((2+3))#@".into(),
+            15 => format!("\"$(cat <({}))\"", self.command(depth - 1)),
+            16 => format!("\"$({{ {}; }})\"", self.command(depth - 1)),
+            17 => "\"$(cat <<< @)\"".into(),
             _ => format!("\"${{HOME}}\"/@ {}", self.arg(depth - 1)),
         }
     }
