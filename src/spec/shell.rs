@@ -21,6 +21,11 @@ enum Frame {
     Subst {
         parens: u32,
     },
+    /// `$((...))`: shells expand `$(...)` in it even inside quotes, so values are refused
+    /// inside; counts open `(`.
+    Arith {
+        parens: u32,
+    },
     Backtick,
     Comment,
     /// The shell's own `${...}` (written `$${...}` in a pipeline): values are refused inside.
@@ -37,6 +42,12 @@ pub struct Scanner {
     after_word: bool,
     /// The previous character was an unescaped `$` (so `(` opens `$(`, `'` opens `$'`).
     dollar: bool,
+    /// The previous two characters were `$$` (the pid), which dash and bash read differently
+    /// when a `(` or `{` follows.
+    pid: bool,
+    /// The previous character was an unquoted `(`: `Some(true)` if it opened a `$(` (so
+    /// another `(` makes it `$((`), `Some(false)` if not (`((` is bash's arithmetic command).
+    open_paren: Option<bool>,
     /// Consecutive unquoted `<`: two open a here-document, three a here-string.
     less_than: u8,
     /// The previous character was an unquoted `<` or `>` (so `(` opens `<(` or `>(`).
@@ -69,11 +80,18 @@ impl Scanner {
             self.word = None;
             self.after_word = false;
             self.dollar = false;
+            self.pid = false;
+            self.open_paren = None;
             self.less_than = 0;
             self.redirect = false;
             return;
         }
         let dollar = std::mem::take(&mut self.dollar);
+        let pid = std::mem::take(&mut self.pid);
+        let open_paren = self.open_paren.take();
+        if pid && (c == '(' || c == '{') {
+            self.opaque = Some("`$$(` or `$${`, which dash and bash read differently");
+        }
         match self.stack.last().copied() {
             Some(Frame::Comment) => {
                 if c == '\n' {
@@ -95,6 +113,10 @@ impl Scanner {
                     }
                     _ => {}
                 }
+                return;
+            }
+            Some(Frame::Arith { .. }) => {
+                self.step_arith(c, dollar);
                 return;
             }
             Some(Frame::Single) => {
@@ -121,10 +143,14 @@ impl Scanner {
                     }
                     '`' => self.stack.push(Frame::Backtick),
                     // `$$` is the shell's pid: its second `$` opens nothing.
-                    '$' => self.dollar = !dollar,
+                    '$' => {
+                        self.dollar = !dollar;
+                        self.pid = dollar;
+                    }
                     '(' if dollar => {
                         self.stack.push(Frame::Subst { parens: 1 });
                         self.word = Some(String::new());
+                        self.open_paren = Some(true);
                     }
                     '{' if dollar => self.stack.push(Frame::Param),
                     _ => {}
@@ -133,10 +159,33 @@ impl Scanner {
             }
             None | Some(Frame::Subst { .. }) => {}
         }
-        self.step_unquoted(c, dollar);
+        self.step_unquoted(c, dollar, open_paren);
     }
 
-    fn step_unquoted(&mut self, c: char, dollar: bool) {
+    /// Inside `$((...))`: find its end; anything whose quoting shells disagree on there
+    /// (quotes, escapes, nested substitutions) stops the scanner following.
+    fn step_arith(&mut self, c: char, dollar: bool) {
+        let Some(Frame::Arith { parens }) = self.stack.last_mut() else {
+            return;
+        };
+        match c {
+            '(' if dollar => self.opaque = Some("a substitution inside `$((...))`"),
+            '{' if dollar => self.opaque = Some("a substitution inside `$((...))`"),
+            '(' => *parens += 1,
+            ')' => {
+                *parens -= 1;
+                if *parens == 0 {
+                    self.stack.pop();
+                    self.after_word = false;
+                }
+            }
+            '\'' | '"' | '`' | '\\' => self.opaque = Some("quotes or `\\` inside `$((...))`"),
+            '$' => self.dollar = true,
+            _ => {}
+        }
+    }
+
+    fn step_unquoted(&mut self, c: char, dollar: bool, open_paren: Option<bool>) {
         self.read_word(c);
         if self.less_than == 2 && c != '<' {
             self.opaque = Some("a here-document (`<<`)");
@@ -157,14 +206,29 @@ impl Scanner {
             }
             '"' => self.stack.push(Frame::Double),
             '`' => self.stack.push(Frame::Backtick),
-            '$' => self.dollar = !dollar,
+            '$' => {
+                self.dollar = !dollar;
+                self.pid = dollar;
+            }
             '#' if self.after_word => self.stack.push(Frame::Comment),
-            '(' if dollar || after_redirect => self.stack.push(Frame::Subst { parens: 1 }),
+            // `$((`: the `$(` just opened is arithmetic.
+            '(' if open_paren == Some(true) => {
+                self.stack.pop();
+                self.stack.push(Frame::Arith { parens: 2 });
+            }
+            '(' if open_paren == Some(false) => {
+                self.opaque = Some("`((` (an arithmetic command in bash)");
+            }
+            '(' if dollar || after_redirect => {
+                self.stack.push(Frame::Subst { parens: 1 });
+                self.open_paren = Some(dollar);
+            }
             '{' if dollar => self.stack.push(Frame::Param),
             '(' => {
                 if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
                     *parens += 1;
                 }
+                self.open_paren = Some(false);
             }
             ')' => {
                 if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
@@ -245,6 +309,16 @@ impl Scanner {
                     help: "write `$(...)` instead of backticks".into(),
                 });
             }
+            Some(Frame::Arith { .. }) => {
+                return Err(Refusal {
+                    why: "it is inside `$((...))`, where shells run `$(...)` even inside quotes"
+                        .into(),
+                    help: "splice it outside the arithmetic; in bash, arithmetic also runs \
+                           `$(...)` inside array subscripts of a variable's value, so use only \
+                           values you control there"
+                        .into(),
+                });
+            }
             Some(Frame::Param) => {
                 return Err(Refusal {
                     why: "it is inside the shell's own `${...}`, whose quoting differs between shells"
@@ -258,6 +332,8 @@ impl Scanner {
             self.word = None;
         }
         self.dollar = false;
+        self.pid = false;
+        self.open_paren = None;
         self.less_than = 0;
         self.redirect = false;
         Ok(text)
@@ -399,16 +475,37 @@ mod tests {
     }
 
     #[test]
-    fn dollar_dollar_is_the_pid_not_a_substitution() {
-        // In `"$$(x @)"` the `(` is plain text inside the double quotes; it was taken for a
-        // `$(`, and the value single-quoted, which double quotes do not honour.
+    fn dollar_dollar_before_a_paren_or_brace_is_refused() {
+        // `"$$(x @)"`: dash reads the pid and a plain `(`, bash a `$(` it matches quotes in; a
+        // value quoted for either reading runs in the other.
+        for tpl in [r#"echo "$$(x @)""#, "echo $$(x @)", r#"echo "$${N:-"@"}""#] {
+            assert!(spliced(tpl, "$(touch PWNED)").is_err(), "{tpl}");
+        }
         assert_eq!(
-            spliced(r#"echo "$$(x @)""#, "$(touch PWNED)").unwrap(),
-            r#"echo "$$(x \$(touch PWNED))""#
+            spliced(r#"echo "$$$(printf %s @)" $$ @"#, "a b").unwrap(),
+            r#"echo "$$$(printf %s 'a b')" $$ 'a b'"#
+        );
+    }
+
+    #[test]
+    fn values_inside_arithmetic_are_refused() {
+        // Both dash and bash run `$(...)` inside `$((...))` even in single quotes.
+        for tpl in [
+            "echo $((1 + @))",
+            r#"echo "$((1 + @))""#,
+            "echo $(( (1) + @ ))",
+            "(( x = @ ))",
+            "echo $(( $(echo 1) )) @",
+        ] {
+            assert!(spliced(tpl, "$(touch PWNED)").is_err(), "{tpl}");
+        }
+        assert_eq!(
+            spliced("echo $(( (1 + 2) * 3 )) @ $(echo @)", "a b").unwrap(),
+            "echo $(( (1 + 2) * 3 )) 'a b' $(echo 'a b')"
         );
         assert_eq!(
-            spliced(r#"echo "$$$(printf %s @)""#, "a b").unwrap(),
-            r#"echo "$$$(printf %s 'a b')""#
+            spliced(r#"echo "$((1 + 2)) @""#, "a\"b").unwrap(),
+            r#"echo "$((1 + 2)) a\"b""#
         );
     }
 

@@ -81,7 +81,7 @@ impl Gen {
 
     /// An argument holding one or more `@` holes, in a random quoting context.
     fn arg(&mut self, depth: u32) -> String {
-        let choices = if depth == 0 { 4 } else { 19 };
+        let choices = if depth == 0 { 4 } else { 22 };
         match self.rng.index(choices) {
             0 => "@".into(),
             1 => "'a@b'".into(),
@@ -107,6 +107,9 @@ impl Gen {
             15 => format!("\"$(cat <({}))\"", self.command(depth - 1)),
             16 => format!("\"$({{ {}; }})\"", self.command(depth - 1)),
             17 => "\"$(cat <<< @)\"".into(),
+            18 => "$((1 + @))".into(),
+            19 => "\"$$(printf %s @)\"".into(),
+            20 => "(( 1 )) && printf %s @".into(),
             _ => format!("\"${{HOME}}\"/@ {}", self.arg(depth - 1)),
         }
     }
