@@ -54,6 +54,8 @@ pub struct Scanner {
     redirect: bool,
     /// A construct whose quoting the scanner does not follow; values after it are refused.
     opaque: Option<&'static str>,
+    /// The text of the shell `${...}` being read.
+    param: String,
     /// The unquoted word being read inside `$(...)`, to spot the reserved word `case`
     /// (`None` once anything but a letter is in it: `"case"` or `ca\se` is no keyword).
     word: Option<String>,
@@ -105,13 +107,18 @@ impl Scanner {
                 match c {
                     '}' => {
                         self.stack.pop();
+                        if !plain_parameter(&std::mem::take(&mut self.param)) {
+                            self.opaque =
+                                Some("a shell `${...}` of a form cegraph does not follow");
+                        }
                     }
                     // Quotes, escapes, substitutions and nested expansions inside `${...}`
                     // nest differently in dash and bash; the scanner stops following.
                     '\'' | '"' | '`' | '\\' | '(' | ')' | '{' => {
                         self.opaque = Some("a shell `${...}` holding quotes, `\\`, `(`, `)` or `{`")
                     }
-                    _ => {}
+                    _ if self.param.len() < 256 => self.param.push(c),
+                    _ => self.opaque = Some("a long shell `${...}`"),
                 }
                 return;
             }
@@ -340,6 +347,34 @@ impl Scanner {
     }
 }
 
+/// A POSIX `${...}` whose end every shell finds at its first `}`: `name`, `#name`, or `name`
+/// with one of the standard operators and a word of plain characters (the caller has refused
+/// quotes, `\`, `(`, `)` and `{` inside already).
+fn plain_parameter(body: &str) -> bool {
+    let body = body
+        .strip_prefix('#')
+        .filter(|b| !b.is_empty())
+        .unwrap_or(body);
+    let name_len = if body.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len())
+    } else if body.starts_with(|c: char| c.is_ascii_digit()) {
+        body.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(body.len())
+    } else if body.starts_with(['@', '*', '#', '?', '-', '$', '!']) {
+        1
+    } else {
+        return false;
+    };
+    let rest = &body[name_len..];
+    rest.is_empty()
+        || [
+            ":-", ":=", ":?", ":+", "%%", "##", "-", "=", "?", "+", "%", "#",
+        ]
+        .iter()
+        .any(|op| rest.starts_with(op))
+}
+
 const ENV_HELP: &str =
     "pass the value through `env:` and write \"$NAME\" in the command, or use `${raw:...}`";
 
@@ -516,6 +551,22 @@ mod tests {
         assert!(spliced(r#"echo "${NOPE:-"@"}""#, "$(touch PWNED)").is_err());
         assert!(spliced("echo ${NOPE:-@}", "a").is_err());
         assert!(spliced(r#"echo "${NOPE:-"x"}" @"#, "a").is_err());
+        // dash does not end `${NOPE:}` at its `}`: the value below landed inside "...".
+        assert!(spliced(r#"echo "${NOPE:}-"@"}""#, "$(touch PWNED)").is_err());
+        for odd in ["${x:}", "${}", "${x/a/b}", "${!x}", "${x:1}", "${ x}"] {
+            assert!(spliced(&format!("echo {odd} @"), "a").is_err(), "{odd}");
+        }
+        for plain in [
+            "${x}",
+            "${#x}",
+            "${x:-a b}",
+            "${x%%.*}",
+            "${1}",
+            "${#}",
+            "${x+y}",
+        ] {
+            assert!(spliced(&format!("echo {plain} @"), "a").is_ok(), "{plain}");
+        }
         assert_eq!(
             spliced("echo ${HOME} ${NOPE:-x} @", "a b").unwrap(),
             "echo ${HOME} ${NOPE:-x} 'a b'"
