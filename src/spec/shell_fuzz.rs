@@ -162,7 +162,7 @@ fn spliced_values_are_never_executed_by_any_shell() {
         rng: SplitMix64::new(20261130),
         exact: true,
     };
-    let (cases, mut ran) = (250, 0);
+    let (cases, mut ran) = (1000, 0);
     for case in 0..cases {
         snippets.exact = true;
         let mut template = snippets.command(2);
