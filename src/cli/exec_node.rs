@@ -28,8 +28,8 @@ pub fn run(args: Args, catalog: &Catalog) -> ExitCode {
         return ExitCode::from(2);
     };
     // A Slurm job: SIGTERM (scancel, time limit, pre-emption) stops the node's command group
-    // and the job ends without a result, leaving the verdict to Slurm's state.
-    let _ = ctrlc::set_handler(crate::exec::procs::interrupt);
+    // and the job ends without a result, leaving the verdict to Slurm's state (the handler is
+    // installed first thing in `cli::main`).
     let cache = args.cache.unwrap_or_else(|| PathBuf::from("cache"));
     let store = match Store::open(&cache) {
         Ok(s) => s,

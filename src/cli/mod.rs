@@ -152,7 +152,11 @@ enum Command {
 
 /// Entry point of the `cegraph` binary.
 pub fn main(catalog: Catalog) -> ExitCode {
+    // First of all, before the arguments are read: a SIGINT/SIGTERM/SIGHUP that reaches `run`
+    // in its first milliseconds is an interrupt (exit 130) like any later one.
+    note_signals_early();
     let cli = Cli::parse();
+    settle_signals(&cli.command);
     quiet_on_closed_stdout(&cli.command);
     // Off a terminal (logs, CI, tests) keep each message on one line so it can be grepped.
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -165,12 +169,6 @@ pub fn main(catalog: Catalog) -> ExitCode {
         };
         Box::new(opts.build())
     }));
-    // `run` stops its nodes' commands on SIGINT, SIGTERM and SIGHUP and exits 130. The other
-    // commands end at once: nothing they write is published before it is whole, and what they
-    // leave in cache/tmp names its (then dead) owner, so the next run removes it.
-    if matches!(cli.command, Command::Run(_)) {
-        let _ = ctrlc::set_handler(crate::exec::procs::interrupt);
-    }
     let result = match cli.command {
         Command::Run(a) => run::run(a, &catalog),
         Command::Cancel(a) => cancel::run(a, &catalog),
@@ -212,6 +210,59 @@ pub fn main(catalog: Catalog) -> ExitCode {
     }
 }
 
+/// The signals `run` handles as an interrupt.
+const INTERRUPT_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// A signal that arrived before the command was known (0: none).
+static EARLY_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn note_early_signal(signal: libc::c_int) {
+    EARLY_SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From the first line of `main`, note SIGINT, SIGTERM and SIGHUP instead of dying of them,
+/// and unblock them (a process started with them blocked gets pending ones now): what to do
+/// with one is decided once the command is known ([`settle_signals`]).
+fn note_signals_early() {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe); the mask calls use a
+    // set built here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in INTERRUPT_SIGNALS {
+            libc::signal(s, note_early_signal as *const () as libc::sighandler_t);
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `run` (and `exec-node`) stop their nodes' commands on SIGINT, SIGTERM and SIGHUP and exit
+/// 130, counting a signal noted before this point. The other commands end at once, as
+/// processes do by default (and die now of a signal noted earlier): nothing they write is
+/// published before it is whole, and what they leave in cache/tmp names its (then dead)
+/// owner, so the next run removes it.
+fn settle_signals(command: &Command) {
+    use std::sync::atomic::Ordering;
+    if matches!(command, Command::Run(_) | Command::ExecNode(_)) {
+        let _ = ctrlc::set_handler(crate::exec::procs::interrupt);
+        if EARLY_SIGNAL.swap(0, Ordering::SeqCst) != 0 {
+            crate::exec::procs::interrupt();
+        }
+        return;
+    }
+    // SAFETY: SIG_DFL is always a valid disposition; raise(3) with a signal we were sent.
+    unsafe {
+        for s in INTERRUPT_SIGNALS {
+            libc::signal(s, libc::SIG_DFL);
+        }
+        let early = EARLY_SIGNAL.load(Ordering::SeqCst);
+        if early != 0 {
+            libc::raise(early);
+        }
+    }
+}
+
 /// `cegraph status | head -1`: a reader that stops early ends a command that only prints,
 /// quietly, as it does `cat` (default SIGPIPE) instead of a panic. `run` ignores a closed
 /// stdout instead (see [`say`]): it must finish recording what it ran.
@@ -220,7 +271,7 @@ fn quiet_on_closed_stdout(command: &Command) {
         return;
     }
     #[cfg(unix)]
-    // SAFETY: called before any other thread exists; SIG_DFL is always a valid disposition.
+    // SAFETY: signal(2) with SIG_DFL, always a valid disposition.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
@@ -373,7 +424,18 @@ fn pipeline_lock(store: &Store, p: &Pipeline) -> Result<std::fs::File> {
             "waiting for another cegraph run of {} to finish…",
             p.path.display()
         );
-        f.lock().at(&path)?;
+        // Polled rather than blocking: an interrupt while waiting ends this run at once.
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if crate::exec::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::Interrupted { done: 0 });
+            }
+            match f.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
     }
     Ok(f)
 }

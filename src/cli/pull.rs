@@ -30,6 +30,9 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     // What was pulled is what this lock file needs: gc must keep it.
     super::register_root(&l.store, &l.pipeline.lock_path());
     let secs = clock.elapsed().as_secs_f64();
+    for q in &report.quarantined {
+        eprintln!("warning: {q}");
+    }
     for p in &report.problems {
         println!("FAILED  {p}");
     }

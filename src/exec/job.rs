@@ -404,6 +404,7 @@ fn store_outputs(
                 size: h.size,
                 dir: h.tree.is_some(),
                 cached: false,
+                executable: None,
             });
         }
     }

@@ -216,7 +216,18 @@ pub fn run(
                     warn_if_rewritten(observer, &node.name, locked, &key, &rec.outputs, from);
                 }
                 // From here on a non-dry-run Restore verdict means "restored".
+                let was_restore = matches!(verdict, Verdict::Restore(..));
                 let verdict = restore_checked(p, store, node, verdict, opts, observer)?;
+                // A restore that met a corrupt object (quarantined by now) asks the remote for
+                // a good copy before computing the node again.
+                let (verdict, fetched) = match verdict {
+                    Verdict::Run(why) if was_restore && !fetched => {
+                        let (v, f) =
+                            fetch_from_remote(p, opts, forced, store, &key, Verdict::Run(why))?;
+                        (restore_checked(p, store, node, v, opts, observer)?, f)
+                    }
+                    v => (v, fetched),
+                };
                 let declared_metrics_failed = match &verdict {
                     Verdict::UpToDate | Verdict::Restore(..) if !opts.dry_run => {
                         metrics_refresh::refresh(p, store, node, &key).err()
@@ -551,7 +562,12 @@ fn restore_checked(
     match store.restore_outputs(&p.workspace, &rec.outputs) {
         Ok(()) => Ok(Verdict::Restore(rec, why)),
         Err(e @ Error::CorruptObject(_)) if !opts.locked => {
-            observer.warning(&node.name, &format!("{e}; running the node again"));
+            let next = if opts.remote.is_some() {
+                "fetching a good copy from the remote (or, if it lacks one, running the node again)"
+            } else {
+                "running the node again"
+            };
+            observer.warning(&node.name, &format!("{e}; {next}"));
             let mut why = why;
             why.push("a cache object was corrupt".into());
             Ok(Verdict::Run(why))

@@ -139,6 +139,8 @@ pub struct PullReport {
     pub records: usize,
     /// One line per object or record that could not be pulled (missing, corrupt).
     pub problems: Vec<String>,
+    /// One line per damaged local object that was quarantined and fetched again.
+    pub quarantined: Vec<String>,
 }
 
 /// What `verify --remote` found.

@@ -9,7 +9,7 @@ use super::transfer::{self, Counters, Failure};
 use super::{Entry, PullReport, Quiet, Remote, TransferObserver, log_key, object_key};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::store::{RunRecord, Store};
+use crate::store::{ObjectState, RunRecord, Store};
 
 impl Remote {
     /// Download what the local cache lacks of `entries`, verifying every object.
@@ -31,41 +31,44 @@ impl Remote {
     ) -> Result<PullReport> {
         let mut report = PullReport::default();
         // Directory manifests first: they name the files to fetch.
-        let manifests: BTreeMap<Hash, String> = entries
+        let manifests: BTreeMap<Hash, (String, Option<u64>)> = entries
             .iter()
             .flat_map(|e| {
                 e.outs
                     .iter()
-                    .filter(|o| o.cached && o.dir && !store.has_object(&o.hash))
-                    .map(|o| (o.hash, format!("{}: {}", e.node, o.path)))
+                    .filter(|o| o.cached && o.dir)
+                    .map(|o| (o.hash, (format!("{}: {}", e.node, o.path), None)))
             })
             .collect();
+        let manifests = lacking(store, manifests, &mut report);
+        let manifests = manifests.into_iter().map(|(h, (w, _))| (h, w)).collect();
         self.download_into(store, manifests, "manifests", &mut report, observer)?;
         // Then every file object the cache lacks.
-        let mut files: BTreeMap<Hash, (String, u64, bool)> = BTreeMap::new();
+        let mut files: BTreeMap<Hash, (String, Option<u64>)> = BTreeMap::new();
+        let mut executable: BTreeSet<Hash> = BTreeSet::new();
         for e in entries {
             for o in e.outs.iter().filter(|o| o.cached) {
                 if !o.dir {
-                    files.insert(o.hash, (format!("{}: {}", e.node, o.path), o.size, false));
+                    let what = format!("{}: {}", e.node, o.path);
+                    files.insert(o.hash, (what, Some(o.size)));
+                    if o.executable == Some(true) {
+                        executable.insert(o.hash);
+                    }
                 } else if let Some(tree) = store.tree(&o.hash) {
                     for t in tree {
                         let what = format!("{}: {}/{}", e.node, o.path, t.rel);
-                        files.insert(t.hash, (what, t.size, t.executable));
+                        files.insert(t.hash, (what, Some(t.size)));
+                        if t.executable {
+                            executable.insert(t.hash);
+                        }
                     }
                 }
             }
         }
-        let before = files.len();
-        files.retain(|h, _| !store.has_object(h));
-        report.present += before - files.len();
-        let executable: BTreeSet<Hash> = files
-            .iter()
-            .filter(|(_, (_, _, x))| *x)
-            .map(|(h, _)| *h)
-            .collect();
-        let bytes: u64 = files.values().map(|(_, s, _)| s).sum();
+        let files = lacking(store, files, &mut report);
+        let bytes: u64 = files.values().filter_map(|(_, s)| *s).sum();
         observer.begin("objects", files.len() as u64, bytes);
-        let named: BTreeMap<Hash, String> = files.into_iter().map(|(h, (w, ..))| (h, w)).collect();
+        let named: BTreeMap<Hash, String> = files.into_iter().map(|(h, (w, _))| (h, w)).collect();
         self.download_objects(store, named, &executable, &mut report, observer)?;
         if records {
             let wanted: Vec<&Entry> = entries
@@ -258,4 +261,44 @@ impl Remote {
             help: "run without --remote to compute it here".into(),
         }
     }
+}
+
+/// Of `wanted` (object → what it is, its size if known), those to download: the ones the
+/// cache lacks, and the ones it holds damaged, which are quarantined as a restore would (and
+/// named in `report.quarantined`). Intact ones count as present. Every local object is read
+/// and hashed (in parallel): a pull must not vouch for bytes it did not check.
+fn lacking(
+    store: &Store,
+    wanted: BTreeMap<Hash, (String, Option<u64>)>,
+    report: &mut PullReport,
+) -> BTreeMap<Hash, (String, Option<u64>)> {
+    use rayon::prelude::*;
+    let states: Vec<ObjectState> = wanted
+        .par_iter()
+        .map(|(h, (_, size))| store.object_state(h, *size))
+        .collect();
+    let mut lacking = BTreeMap::new();
+    for ((hash, (what, size)), state) in wanted.into_iter().zip(states) {
+        match state {
+            ObjectState::Intact => report.present += 1,
+            ObjectState::Missing => {
+                lacking.insert(hash, (what, size));
+            }
+            ObjectState::Corrupt(actual) => {
+                let actual = actual.map_or("other bytes".into(), |a| {
+                    format!("bytes hashing to {}", a.short())
+                });
+                let moved = match store.quarantine(&hash) {
+                    Some(to) => format!("moved to {}", to.display()),
+                    None => "could not be moved to cache/quarantine".into(),
+                };
+                report.quarantined.push(format!(
+                    "{what}: the cached object {} holds {actual}; {moved}, fetching it again",
+                    hash.short()
+                ));
+                lacking.insert(hash, (what, size));
+            }
+        }
+    }
+    lacking
 }

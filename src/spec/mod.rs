@@ -13,6 +13,8 @@ mod paths;
 pub mod plots;
 pub mod remotes;
 pub mod shell;
+#[cfg(test)]
+mod shell_fuzz;
 pub mod yaml;
 
 use std::collections::{BTreeMap, HashMap};

@@ -3,7 +3,8 @@
 //! its own quoted word(s), inside `'...'` or `"..."` it is escaped for those quotes, in a
 //! comment it stays on its line. So no value can end a word, a quote or a command.
 //! Where the scanner cannot follow the shell with certainty (backticks, here-documents,
-//! `$'...'`) values are refused rather than guessed at.
+//! `$'...'`, a shell `${...}` holding quotes or parentheses, a `case` inside `$(...)`, whose
+//! patterns end in an unmatched `)`) values are refused rather than guessed at.
 
 /// A value that cannot be spliced where it was asked for: why, and what to write instead.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +21,15 @@ enum Frame {
     Subst {
         parens: u32,
     },
+    /// `$((...))`: shells expand `$(...)` in it even inside quotes, so values are refused
+    /// inside; counts open `(`.
+    Arith {
+        parens: u32,
+    },
     Backtick,
     Comment,
+    /// The shell's own `${...}` (written `$${...}` in a pipeline): values are refused inside.
+    Param,
 }
 
 /// The shell's reading state after the text fed so far.
@@ -34,18 +42,30 @@ pub struct Scanner {
     after_word: bool,
     /// The previous character was an unescaped `$` (so `(` opens `$(`, `'` opens `$'`).
     dollar: bool,
+    /// The previous two characters were `$$` (the pid), which dash and bash read differently
+    /// when a `(` or `{` follows.
+    pid: bool,
+    /// The previous character was an unquoted `(`: `Some(true)` if it opened a `$(` (so
+    /// another `(` makes it `$((`), `Some(false)` if not (`((` is bash's arithmetic command).
+    open_paren: Option<bool>,
     /// Consecutive unquoted `<`: two open a here-document, three a here-string.
     less_than: u8,
     /// The previous character was an unquoted `<` or `>` (so `(` opens `<(` or `>(`).
     redirect: bool,
     /// A construct whose quoting the scanner does not follow; values after it are refused.
     opaque: Option<&'static str>,
+    /// The text of the shell `${...}` being read.
+    param: String,
+    /// The unquoted word being read inside `$(...)`, to spot the reserved word `case`
+    /// (`None` once anything but a letter is in it: `"case"` or `ca\se` is no keyword).
+    word: Option<String>,
 }
 
 impl Scanner {
     pub fn new() -> Scanner {
         Scanner {
             after_word: true,
+            word: Some(String::new()),
             ..Scanner::default()
         }
     }
@@ -59,19 +79,51 @@ impl Scanner {
 
     fn step(&mut self, c: char) {
         if std::mem::take(&mut self.escaped) {
+            self.word = None;
             self.after_word = false;
             self.dollar = false;
+            self.pid = false;
+            self.open_paren = None;
             self.less_than = 0;
             self.redirect = false;
             return;
         }
         let dollar = std::mem::take(&mut self.dollar);
+        let pid = std::mem::take(&mut self.pid);
+        let open_paren = self.open_paren.take();
+        if pid && (c == '(' || c == '{') {
+            self.opaque = Some("`$$(` or `$${`, which dash and bash read differently");
+        }
         match self.stack.last().copied() {
             Some(Frame::Comment) => {
                 if c == '\n' {
                     self.stack.pop();
                     self.after_word = true;
+                    self.word = Some(String::new());
                 }
+                return;
+            }
+            Some(Frame::Param) => {
+                match c {
+                    '}' => {
+                        self.stack.pop();
+                        if !plain_parameter(&std::mem::take(&mut self.param)) {
+                            self.opaque =
+                                Some("a shell `${...}` of a form cegraph does not follow");
+                        }
+                    }
+                    // Quotes, escapes, substitutions and nested expansions inside `${...}`
+                    // nest differently in dash and bash; the scanner stops following.
+                    '\'' | '"' | '`' | '\\' | '(' | ')' | '{' => {
+                        self.opaque = Some("a shell `${...}` holding quotes, `\\`, `(`, `)` or `{`")
+                    }
+                    _ if self.param.len() < 256 => self.param.push(c),
+                    _ => self.opaque = Some("a long shell `${...}`"),
+                }
+                return;
+            }
+            Some(Frame::Arith { .. }) => {
+                self.step_arith(c, dollar);
                 return;
             }
             Some(Frame::Single) => {
@@ -97,18 +149,51 @@ impl Scanner {
                         self.stack.pop();
                     }
                     '`' => self.stack.push(Frame::Backtick),
-                    '$' => self.dollar = true,
-                    '(' if dollar => self.stack.push(Frame::Subst { parens: 1 }),
+                    // `$$` is the shell's pid: its second `$` opens nothing.
+                    '$' => {
+                        self.dollar = !dollar;
+                        self.pid = dollar;
+                    }
+                    '(' if dollar => {
+                        self.stack.push(Frame::Subst { parens: 1 });
+                        self.word = Some(String::new());
+                        self.open_paren = Some(true);
+                    }
+                    '{' if dollar => self.stack.push(Frame::Param),
                     _ => {}
                 }
                 return;
             }
             None | Some(Frame::Subst { .. }) => {}
         }
-        self.step_unquoted(c, dollar);
+        self.step_unquoted(c, dollar, open_paren);
     }
 
-    fn step_unquoted(&mut self, c: char, dollar: bool) {
+    /// Inside `$((...))`: find its end; anything whose quoting shells disagree on there
+    /// (quotes, escapes, nested substitutions) stops the scanner following.
+    fn step_arith(&mut self, c: char, dollar: bool) {
+        let Some(Frame::Arith { parens }) = self.stack.last_mut() else {
+            return;
+        };
+        match c {
+            '(' if dollar => self.opaque = Some("a substitution inside `$((...))`"),
+            '{' if dollar => self.opaque = Some("a substitution inside `$((...))`"),
+            '(' => *parens += 1,
+            ')' => {
+                *parens -= 1;
+                if *parens == 0 {
+                    self.stack.pop();
+                    self.after_word = false;
+                }
+            }
+            '\'' | '"' | '`' | '\\' => self.opaque = Some("quotes or `\\` inside `$((...))`"),
+            '$' => self.dollar = true,
+            _ => {}
+        }
+    }
+
+    fn step_unquoted(&mut self, c: char, dollar: bool, open_paren: Option<bool>) {
+        self.read_word(c);
         if self.less_than == 2 && c != '<' {
             self.opaque = Some("a here-document (`<<`)");
         }
@@ -128,25 +213,68 @@ impl Scanner {
             }
             '"' => self.stack.push(Frame::Double),
             '`' => self.stack.push(Frame::Backtick),
-            '$' => self.dollar = true,
+            '$' => {
+                self.dollar = !dollar;
+                self.pid = dollar;
+            }
             '#' if self.after_word => self.stack.push(Frame::Comment),
-            '(' if dollar || after_redirect => self.stack.push(Frame::Subst { parens: 1 }),
+            // `$((`: the `$(` just opened is arithmetic.
+            '(' if open_paren == Some(true) => {
+                self.stack.pop();
+                self.stack.push(Frame::Arith { parens: 2 });
+            }
+            '(' if open_paren == Some(false) => {
+                self.opaque = Some("`((` (an arithmetic command in bash)");
+            }
+            '(' if dollar || after_redirect => {
+                self.stack.push(Frame::Subst { parens: 1 });
+                self.open_paren = Some(dollar);
+            }
+            '{' if dollar => self.stack.push(Frame::Param),
             '(' => {
                 if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
                     *parens += 1;
                 }
+                self.open_paren = Some(false);
             }
             ')' => {
                 if let Some(Frame::Subst { parens }) = self.stack.last_mut() {
                     *parens -= 1;
                     if *parens == 0 {
                         self.stack.pop();
+                        // The `)` of `$(...)`, `$((...))` or `<(...)` ends the substitution,
+                        // not the word it is part of: a `#` right after it is no comment.
+                        self.after_word = false;
+                        return;
                     }
                 }
             }
             _ => {}
         }
         self.after_word = c.is_whitespace() || ";&|()<>".contains(c);
+    }
+
+    /// Follow the unquoted word `c` extends or ends. A `case` inside `$(...)` ends its
+    /// patterns with a `)` that does not close the `$(`; the scanner does not follow that
+    /// (whether the word is in command position is beyond it too), so values after it are
+    /// refused.
+    fn read_word(&mut self, c: char) {
+        if c.is_whitespace() || ";&|()<>".contains(c) {
+            let word = self.word.replace(String::new());
+            if word.as_deref() == Some("case")
+                && matches!(self.stack.last(), Some(Frame::Subst { .. }))
+            {
+                self.opaque = Some("a `case` inside `$(...)` (its patterns end in `)`)");
+            }
+        } else if c.is_ascii_alphabetic() {
+            if let Some(w) = &mut self.word
+                && w.len() < 8
+            {
+                w.push(c);
+            }
+        } else {
+            self.word = None;
+        }
     }
 
     /// The text that puts `words` into the command at this point as data: one quoted word
@@ -188,15 +316,63 @@ impl Scanner {
                     help: "write `$(...)` instead of backticks".into(),
                 });
             }
+            Some(Frame::Arith { .. }) => {
+                return Err(Refusal {
+                    why: "it is inside `$((...))`, where shells run `$(...)` even inside quotes"
+                        .into(),
+                    help: "splice it outside the arithmetic; in bash, arithmetic also runs \
+                           `$(...)` inside array subscripts of a variable's value, so use only \
+                           values you control there"
+                        .into(),
+                });
+            }
+            Some(Frame::Param) => {
+                return Err(Refusal {
+                    why: "it is inside the shell's own `${...}`, whose quoting differs between shells"
+                        .into(),
+                    help: ENV_HELP.into(),
+                });
+            }
         };
         if !text.is_empty() {
             self.after_word = false;
+            self.word = None;
         }
         self.dollar = false;
+        self.pid = false;
+        self.open_paren = None;
         self.less_than = 0;
         self.redirect = false;
         Ok(text)
     }
+}
+
+/// A POSIX `${...}` whose end every shell finds at its first `}`: `name`, `#name`, or `name`
+/// with one of the standard operators and a word of plain characters (the caller has refused
+/// quotes, `\`, `(`, `)` and `{` inside already).
+fn plain_parameter(body: &str) -> bool {
+    let body = body
+        .strip_prefix('#')
+        .filter(|b| !b.is_empty())
+        .unwrap_or(body);
+    let name_len = if body.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len())
+    } else if body.starts_with(|c: char| c.is_ascii_digit()) {
+        body.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(body.len())
+    } else if body.starts_with(['@', '*', '#', '?', '-', '$', '!']) {
+        1
+    } else {
+        return false;
+    };
+    let rest = &body[name_len..];
+    rest.is_empty()
+        || [
+            ":-", ":=", ":?", ":+", "%%", "##", "-", "=", "?", "+", "%", "#",
+        ]
+        .iter()
+        .any(|op| rest.starts_with(op))
 }
 
 const ENV_HELP: &str =
@@ -298,6 +474,107 @@ mod tests {
         assert_eq!(spliced("echo x # @", "a\nb").unwrap(), "echo x # a b");
         assert_eq!(spliced("echo a#@", "x y").unwrap(), "echo a#'x y'");
         assert_eq!(spliced("cat <<< @", "a b").unwrap(), "cat <<< 'a b'");
+    }
+
+    #[test]
+    fn case_pattern_inside_command_substitution_cannot_inject() {
+        // The `)` of `x)` used to close the `$(`: the value below was then escaped for the
+        // outer "..." while the shell read it unquoted (or bare-quoted inside "...").
+        for tpl in [
+            r#"echo "$(case x in x) echo @;; esac)""#,
+            r#"echo "$(case x in x) echo "@";; esac)""#,
+            "echo $(case x in (x) echo @;; esac)",
+            "echo $(\ncase x in x) echo @;; esac)",
+            "echo $(# c\ncase x in x) echo @;; esac)",
+            "echo <(case x in x) cat @;; esac)",
+            r#"echo "$(echo "$(case x in x) echo @;; esac)")""#,
+        ] {
+            let err = spliced(tpl, "$(touch PWNED)").unwrap_err();
+            assert!(err.why.contains("`case`"), "{tpl}: {err:?}");
+        }
+        // Values before it, and `case` outside `$(...)` or quoted, are fine.
+        assert!(spliced("echo @ $(case x in x) :;; esac)", "a").is_ok());
+        assert!(spliced("case x in x) echo @;; esac", "a").is_ok());
+        assert!(spliced(r#"echo $(echo "case" x) @"#, "a").is_ok());
+    }
+
+    #[test]
+    fn hash_right_after_a_substitution_is_not_a_comment() {
+        // `$((1+2))#x` is one word: the value was left unquoted as if in a comment.
+        for tpl in ["echo $((1+2))#@", "echo $(echo a)#@", "cat <(echo a)#@"] {
+            let out = spliced(tpl, "$(touch PWNED)").unwrap();
+            assert!(out.ends_with("#'$(touch PWNED)'"), "{tpl}: {out}");
+        }
+        // After a subshell's `)` a `#` does start a comment.
+        assert_eq!(spliced("(echo) #@", "a\nb").unwrap(), "(echo) #a b");
+    }
+
+    #[test]
+    fn dollar_dollar_before_a_paren_or_brace_is_refused() {
+        // `"$$(x @)"`: dash reads the pid and a plain `(`, bash a `$(` it matches quotes in; a
+        // value quoted for either reading runs in the other.
+        for tpl in [r#"echo "$$(x @)""#, "echo $$(x @)", r#"echo "$${N:-"@"}""#] {
+            assert!(spliced(tpl, "$(touch PWNED)").is_err(), "{tpl}");
+        }
+        assert_eq!(
+            spliced(r#"echo "$$$(printf %s @)" $$ @"#, "a b").unwrap(),
+            r#"echo "$$$(printf %s 'a b')" $$ 'a b'"#
+        );
+    }
+
+    #[test]
+    fn values_inside_arithmetic_are_refused() {
+        // Both dash and bash run `$(...)` inside `$((...))` even in single quotes.
+        for tpl in [
+            "echo $((1 + @))",
+            r#"echo "$((1 + @))""#,
+            "echo $(( (1) + @ ))",
+            "(( x = @ ))",
+            "echo $(( $(echo 1) )) @",
+        ] {
+            assert!(spliced(tpl, "$(touch PWNED)").is_err(), "{tpl}");
+        }
+        assert_eq!(
+            spliced("echo $(( (1 + 2) * 3 )) @ $(echo @)", "a b").unwrap(),
+            "echo $(( (1 + 2) * 3 )) 'a b' $(echo 'a b')"
+        );
+        assert_eq!(
+            spliced(r#"echo "$((1 + 2)) @""#, "a\"b").unwrap(),
+            r#"echo "$((1 + 2)) a\"b""#
+        );
+    }
+
+    #[test]
+    fn shell_parameter_expansion_cannot_inject() {
+        // `"${x:-"@"}"`: the inner quotes nest in bash and dash, so a value the scanner took
+        // for bare text was read inside double quotes, where `$(...)` runs.
+        assert!(spliced(r#"echo "${NOPE:-"@"}""#, "$(touch PWNED)").is_err());
+        assert!(spliced("echo ${NOPE:-@}", "a").is_err());
+        assert!(spliced(r#"echo "${NOPE:-"x"}" @"#, "a").is_err());
+        // dash does not end `${NOPE:}` at its `}`: the value below landed inside "...".
+        assert!(spliced(r#"echo "${NOPE:}-"@"}""#, "$(touch PWNED)").is_err());
+        for odd in ["${x:}", "${}", "${x/a/b}", "${!x}", "${x:1}", "${ x}"] {
+            assert!(spliced(&format!("echo {odd} @"), "a").is_err(), "{odd}");
+        }
+        for plain in [
+            "${x}",
+            "${#x}",
+            "${x:-a b}",
+            "${x%%.*}",
+            "${1}",
+            "${#}",
+            "${x+y}",
+        ] {
+            assert!(spliced(&format!("echo {plain} @"), "a").is_ok(), "{plain}");
+        }
+        assert_eq!(
+            spliced("echo ${HOME} ${NOPE:-x} @", "a b").unwrap(),
+            "echo ${HOME} ${NOPE:-x} 'a b'"
+        );
+        assert_eq!(
+            spliced(r#"echo "${HOME}/@""#, "a\"b").unwrap(),
+            r#"echo "${HOME}/a\"b""#
+        );
     }
 
     #[test]

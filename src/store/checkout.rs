@@ -36,6 +36,10 @@ pub fn checkout(
         for out in &entry.outs {
             let abs = workspace.join(&out.path);
             if store.stat.hash_path(&abs).is_ok_and(|h| h.hash == out.hash) {
+                // A directory's hash covers its files' exec bits; a file's is its bytes only.
+                if let (false, Some(x)) = (out.dir, out.executable) {
+                    super::restore::set_exec_bits(&abs, x)?;
+                }
                 report.unchanged += 1;
                 continue;
             }

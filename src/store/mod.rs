@@ -39,7 +39,7 @@ use crate::hash::{Hash, KeyInputs};
 pub const RECORD_FORMAT: u32 = 1;
 
 /// One output as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct OutputRecord {
     pub path: String,
     pub hash: Hash,
@@ -50,6 +50,28 @@ pub struct OutputRecord {
     /// `false` for outputs that are only pointed at (a `source` over user data): not in the cache.
     #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
     pub cached: bool,
+    /// A cached file output: whether it was executable when produced, so a restore gives it
+    /// that mode whatever the shared cache object's bits. `None` in entries written before
+    /// cegraph kept it (the object's bits are used then) and for directories, whose manifest
+    /// holds each file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<bool>,
+}
+
+/// Equal outputs: same bytes at the same path, and the same exec bit where both entries
+/// record one (an entry from before the bit was recorded agrees with either).
+impl PartialEq for OutputRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.hash == other.hash
+            && self.size == other.size
+            && self.dir == other.dir
+            && self.cached == other.cached
+            && match (self.executable, other.executable) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
 }
 
 fn yes() -> bool {
@@ -182,6 +204,12 @@ impl Store {
 
     /// Copy a workspace file into the cache; returns the hash of the bytes actually stored.
     pub fn put_file(&self, src: &Path) -> Result<(Hash, u64)> {
+        self.put_file_with_mode(src)
+            .map(|(hash, size, _)| (hash, size))
+    }
+
+    /// [`Store::put_file`], also saying whether `src` was executable when it was read.
+    fn put_file_with_mode(&self, src: &Path) -> Result<(Hash, u64, bool)> {
         let meta_before = fs::metadata(src).at(src)?;
         let exec_bits = meta_before.permissions().mode() & 0o111;
         let (hash, size) = if meta_before.len() < SMALL_FILE {
@@ -222,7 +250,7 @@ impl Store {
         {
             self.stat.remember(src, &meta_before, hash);
         }
-        Ok((hash, size))
+        Ok((hash, size, exec_bits != 0))
     }
 
     /// Whether the object at `dest` exists and holds exactly `hash` (then its mtime is
@@ -242,13 +270,14 @@ impl Store {
         let abs = workspace.join(rel);
         let meta = fs::metadata(&abs).at(&abs)?;
         if !meta.is_dir() {
-            let (hash, size) = self.put_file(&abs)?;
+            let (hash, size, executable) = self.put_file_with_mode(&abs)?;
             return Ok(OutputRecord {
                 path: rel.to_string(),
                 hash,
                 size,
                 dir: false,
                 cached: true,
+                executable: Some(executable),
             });
         }
         let mut entries = Vec::new();
@@ -288,6 +317,7 @@ impl Store {
             size: entries.iter().map(|e| e.size).sum(),
             dir: true,
             cached: true,
+            executable: None,
         })
     }
 
@@ -347,6 +377,34 @@ impl Store {
     pub fn check_object(&self, hash: &Hash) -> io::Result<bool> {
         Ok(hash_file(&self.object_path(hash))? == *hash)
     }
+
+    /// What the cache holds under `hash`: nothing, exactly those bytes, or other bytes (a
+    /// `size` given is checked first, which spares reading a truncated or grown object).
+    /// Every byte is read: a stat cannot tell a flipped bit.
+    pub fn object_state(&self, hash: &Hash, size: Option<u64>) -> ObjectState {
+        let path = self.object_path(hash);
+        let Ok(meta) = fs::metadata(&path) else {
+            return ObjectState::Missing;
+        };
+        if size.is_some_and(|s| s != meta.len()) {
+            return ObjectState::Corrupt(None);
+        }
+        match hash_file(&path) {
+            Ok(h) if h == *hash => ObjectState::Intact,
+            Ok(h) => ObjectState::Corrupt(Some(h)),
+            // Unreadable: as good as missing to a reader; a download replaces it.
+            Err(_) => ObjectState::Corrupt(None),
+        }
+    }
+}
+
+/// See [`Store::object_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectState {
+    Missing,
+    Intact,
+    /// Other bytes than the name says: their hash, when they were read whole.
+    Corrupt(Option<Hash>),
 }
 
 /// Files below this size are read whole rather than copied through a temporary file.

@@ -28,7 +28,7 @@ impl Store {
     pub fn restore_output(&self, workspace: &Path, out: &OutputRecord) -> Result<()> {
         let dest = workspace.join(&out.path);
         if !out.dir {
-            return self.restore_file(&out.hash, &dest);
+            return self.restore_file(&out.hash, &dest, out.executable);
         }
         let entries = self.checked_tree(&out.hash, &dest)?;
         let parent = dest.parent().unwrap_or(Path::new("."));
@@ -61,12 +61,16 @@ impl Store {
         Ok(())
     }
 
-    fn restore_file(&self, hash: &Hash, dest: &Path) -> Result<()> {
-        // Already right (say, after an interrupted run): nothing to copy.
+    /// Restore one file; `executable` is its recorded exec bit (`None`: the object's).
+    fn restore_file(&self, hash: &Hash, dest: &Path, executable: Option<bool>) -> Result<()> {
+        // Already right (say, after an interrupted run): nothing to copy, at most a mode to set.
         if let Ok((h, _)) = self.stat.file_hash(dest)
             && h == *hash
         {
-            return Ok(());
+            return match executable {
+                Some(x) => set_exec_bits(dest, x),
+                None => Ok(()),
+            };
         }
         let parent = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent).at(parent)?;
@@ -74,13 +78,23 @@ impl Store {
             remove_path(dest)?;
         }
         let tmp = self.checked_copy(hash, dest, dest)?;
-        let obj = self.object_path(hash);
-        let mode = fs::metadata(&obj).at(&obj)?.permissions().mode();
-        fs::set_permissions(
-            tmp.path(),
-            fs::Permissions::from_mode(0o644 | (mode & 0o111)),
-        )
-        .at(tmp.path())?;
+        // One object may back an executable and a plain file with the same bytes, and its own
+        // bits are those of whichever was stored (or downloaded) first: the record decides.
+        let exec_bits = match executable {
+            Some(x) => {
+                if x {
+                    0o111
+                } else {
+                    0
+                }
+            }
+            None => {
+                let obj = self.object_path(hash);
+                fs::metadata(&obj).at(&obj)?.permissions().mode() & 0o111
+            }
+        };
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644 | exec_bits))
+            .at(tmp.path())?;
         let meta = fs::metadata(tmp.path()).at(tmp.path())?;
         tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
         self.stat.remember(dest, &meta, *hash);
@@ -169,6 +183,20 @@ impl Store {
         touch(&to);
         Some(to)
     }
+}
+
+/// Give `path` the exec bits `executable` says (for all three classes), if it lacks them.
+pub(super) fn set_exec_bits(path: &Path, executable: bool) -> Result<()> {
+    let mode = fs::metadata(path).at(path)?.permissions().mode();
+    let wanted = if executable {
+        mode | 0o111
+    } else {
+        mode & !0o111
+    };
+    if wanted != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(wanted)).at(path)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

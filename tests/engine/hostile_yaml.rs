@@ -243,3 +243,54 @@ fn deep_nesting_is_refused() {
     let err = rejected(format!("vars:\n{block}stages: {{}}\n").as_bytes());
     assert!(regex_like_location(&err), "{err}");
 }
+
+#[test]
+fn binary_tagged_values_are_refused_like_other_tags() {
+    // `ZWNobyBoaQ==` is base64 for `echo hi`: it used to be decoded and run. Each case: the
+    // pipeline, and the line and text of the tagged value the error must point at.
+    let cases = [
+        (
+            "stages:\n  a:\n    cmd: !!binary ZWNobyBoaQ==\n",
+            3,
+            "ZWNobyBoaQ==",
+        ),
+        (
+            "stages:\n  a:\n    cmd: echo\n    outs: [!!binary eA==]\n",
+            4,
+            "eA==",
+        ),
+        (
+            "stages:\n  a:\n    cmd: !binary ZWNobyBoaQ==\n",
+            3,
+            "ZWNobyBoaQ==",
+        ),
+        (
+            "%TAG !y! tag:yaml.org,2002:\n---\nstages:\n  a:\n    cmd: !y!binary ZWNobyBoaQ==\n",
+            5,
+            "ZWNobyBoaQ==",
+        ),
+        (
+            "stages:\n  a:\n    cmd: !<tag:yaml.org,2002:binary> ZWNobyBoaQ==\n",
+            3,
+            "ZWNobyBoaQ==",
+        ),
+        (
+            "vars:\n  t: !!timestamp 2001-12-14\nstages:\n  a: {cmd: echo}\n",
+            2,
+            "2001",
+        ),
+    ];
+    for (yaml, line, value) in cases {
+        let text = yaml.lines().nth(line - 1).unwrap();
+        let col = text.find(value).unwrap() + 1;
+        let err = rejected(yaml.as_bytes());
+        assert!(err.contains("is not supported"), "{yaml:?}:\n{err}");
+        assert!(err.contains("remove the `!tag`"), "{yaml:?}:\n{err}");
+        assert!(
+            err.contains(&format!("cegraph.yaml:{line}:{col}")),
+            "{yaml:?}: expected cegraph.yaml:{line}:{col} in\n{err}"
+        );
+    }
+    // Core-schema tags name what plain YAML already means and stay accepted.
+    status_of(b"stages:\n  a:\n    cmd: !!str echo\n").code(1);
+}

@@ -166,3 +166,32 @@ stages:
     p.cegraph(&["run"]).ok();
     assert_eq!(p.read("out/a b.txt"), "hello a b");
 }
+
+#[test]
+fn case_pattern_in_command_substitution_cannot_inject() {
+    // The `)` of a case pattern inside `$(...)` was taken for the end of the `$(`, so the
+    // value was quoted for the wrong context and ran. Now it is refused at load.
+    for (cmd, why) in [
+        (
+            r#"echo "$(case x in x) echo "${v}";; esac)" > ${outs[0]}"#,
+            "a `case` inside `$(...)`",
+        ),
+        (
+            r#"echo "$(case x in x) echo ${v};; esac)" > ${outs[0]}"#,
+            "a `case` inside `$(...)`",
+        ),
+        (
+            r#"echo "$${NOPE:-"${v}"}" > ${outs[0]}"#,
+            "a shell `${...}`",
+        ),
+    ] {
+        let p = Project::with_pipeline(&format!(
+            "vars: {{v: \"$(touch PWNED1); touch PWNED2\"}}\nstages:\n  a:\n    cmd: |-\n      {cmd}\n    outs: [o]\n"
+        ));
+        let out = p.cegraph(&["run"]).code(2);
+        assert!(out.stderr.contains("cegraph.yaml:5:7"), "{}", out.stderr);
+        assert!(out.stderr.contains(why), "{cmd}: {}", out.stderr);
+        assert!(out.stderr.contains("env:"), "{cmd}: {}", out.stderr);
+        assert_eq!(pwned(&p), Vec::<String>::new());
+    }
+}

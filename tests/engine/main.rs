@@ -4,6 +4,7 @@ mod bad_input;
 mod binary;
 mod cache;
 mod cache_guard;
+mod cache_modes;
 mod cli_commands;
 mod cli_contract;
 mod cli_daily;

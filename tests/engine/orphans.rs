@@ -282,3 +282,72 @@ stages:
         );
     }
 }
+
+/// Start `cegraph args` with `signal` already pending: the child blocks SIGINT, SIGTERM and
+/// SIGHUP and sends itself `signal` before it becomes cegraph (a blocked signal stays pending
+/// across exec), exactly as one that arrives before cegraph's handler exists, whatever the
+/// timing.
+fn signalled_at_start(p: &Project, args: &[&str], signal: libc::c_int) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = p.command(args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), signal);
+            Ok(())
+        });
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn signal_before_the_handler_is_installed_exits_130() {
+    let p = Project::with_pipeline(
+        "stages:\n  a:\n    cmd: echo a > ${outs[0]}\n    outs: [out/a.txt]\n",
+    );
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let out = signalled_at_start(&p, &["run"], signal);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "signal {signal}: {stderr}");
+        // Interrupted before any node started: nothing ran, nothing was published.
+        assert!(!p.join("out/a.txt").exists());
+        assert!(!p.join("cegraph.lock").exists() || p.read("cegraph.lock").contains("{}"));
+    }
+    // The run after it does the work.
+    p.cegraph(&["run"]).ok();
+    assert_eq!(p.read("out/a.txt"), "a\n");
+    // Other commands still die of the signal at once, as processes do by default.
+    let out = signalled_at_start(&p, &["status"], libc::SIGTERM);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{:?}", out.status);
+}
+
+#[test]
+fn interrupt_while_waiting_for_another_run_ends_the_wait() {
+    let p = Project::with_pipeline(SLOW);
+    let mut first = start_run(&p);
+    wait_for_pids(&p, 4);
+    // The second run waits for the first one's run lock; its interrupt must end the wait
+    // (it used to block until the first run had finished).
+    let second = signalled_at_start(&p, &["run"], libc::SIGTERM);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("waiting for another cegraph run"),
+        "{stderr}"
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the second run only ended once the first one had: {stderr}"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+}

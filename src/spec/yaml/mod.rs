@@ -116,8 +116,46 @@ pub fn parse(src: &SourceFile) -> Result<PipelineFile> {
             max_replay_stack_depth: 16,
         },
     };
+    // Tags first: the library turns some into other errors ("cannot be used here").
+    refuse_tags(src)?;
     serde_saphyr::from_str_with_options(&src.text, options).map_err(|e| {
         let d = fields::refine(describe(&e), &e, &src.text);
         src.error(d.at, d.message, d.help)
     })
 }
+
+/// The YAML library decodes some tags itself rather than refusing them (`!!binary` into
+/// text, `!!timestamp`, …). Only core-schema tags (`!!str`, `!!int`, …), which mean what
+/// plain YAML already means, are accepted; any other tag is refused at its line:col. Only
+/// when a `!` occurs at all; the event stream expands no alias and holds no tree, and a
+/// syntax error ends the scan, leaving it to the parse that follows to report.
+fn refuse_tags(src: &SourceFile) -> Result<()> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    if !src.text.contains('!') {
+        return Ok(());
+    }
+    for item in Parser::new_from_str(&src.text) {
+        let Ok((event, span)) = item else {
+            return Ok(());
+        };
+        let tag = match &event {
+            Event::Scalar(.., tag)
+            | Event::SequenceStart(.., tag)
+            | Event::MappingStart(.., tag) => tag.as_deref(),
+            _ => None,
+        };
+        if let Some(tag) = tag.filter(|t| !t.is_yaml_core_schema()) {
+            let at = (span.start.line() as u64, span.start.col() as u64 + 1);
+            let written = format!("{}{}", tag.original_handle(), tag.suffix());
+            return Err(src.error(
+                at,
+                format!("tag `{written}` is not supported"),
+                Some(TAG_HELP.into()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+const TAG_HELP: &str =
+    "remove the `!tag`: pipelines use plain strings, numbers, lists and mappings";
