@@ -235,12 +235,12 @@ pub fn run(
                     _ => None,
                 };
                 if let Some(message) = declared_metrics_failed {
-                    failures.push(format!("{}: {message}", node.name));
-                    outcome[i] = Some(Outcome::Failed {
+                    outcome[i] = Some(failed_before_running(
+                        node,
                         message,
-                        log: PathBuf::new(),
-                    });
-                    observer.finished(&node.name, outcome[i].as_ref().unwrap());
+                        &mut failures,
+                        observer,
+                    ));
                     stop |= !opts.keep_going;
                     continue;
                 }
@@ -292,12 +292,12 @@ pub fn run(
                         if gpus > gpu_total {
                             let message =
                                 format!("needs {gpus} GPU(s) but this machine has {gpu_total}");
-                            failures.push(format!("{}: {message}", node.name));
-                            outcome[i] = Some(Outcome::Failed {
+                            outcome[i] = Some(failed_before_running(
+                                node,
                                 message,
-                                log: PathBuf::new(),
-                            });
-                            observer.finished(&node.name, outcome[i].as_ref().unwrap());
+                                &mut failures,
+                                observer,
+                            ));
                             stop |= !opts.keep_going;
                             continue;
                         }
@@ -460,6 +460,22 @@ pub fn run(
         });
     }
     Ok(summary)
+}
+
+/// A node that fails before any command runs (nothing logged): reported, counted, its outcome.
+fn failed_before_running(
+    node: &crate::spec::Node,
+    message: String,
+    failures: &mut Vec<String>,
+    observer: &dyn Observer,
+) -> Outcome {
+    failures.push(format!("{}: {message}", node.name));
+    let failed = Outcome::Failed {
+        message,
+        log: PathBuf::new(),
+    };
+    observer.finished(&node.name, &failed);
+    failed
 }
 
 /// `run --remote`: a node that would run is downloaded instead when the remote has its key

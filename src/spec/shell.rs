@@ -416,24 +416,25 @@ fn looks_like_assignment(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Splice `value` at each `@` of `template` (the tests' and the fuzzer's command builder).
+#[cfg(test)]
+pub(crate) fn spliced(template: &str, value: &str) -> Result<String, Refusal> {
+    let mut sh = Scanner::new();
+    let mut out = String::new();
+    let mut parts = template.split('@').peekable();
+    while let Some(text) = parts.next() {
+        sh.feed(text);
+        out.push_str(text);
+        if parts.peek().is_some() {
+            out.push_str(&sh.splice(&[value.to_string()])?);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Splice `value` at each `@` of `template`.
-    fn spliced(template: &str, value: &str) -> Result<String, Refusal> {
-        let mut sh = Scanner::new();
-        let mut out = String::new();
-        let mut parts = template.split('@').peekable();
-        while let Some(text) = parts.next() {
-            sh.feed(text);
-            out.push_str(text);
-            if parts.peek().is_some() {
-                out.push_str(&sh.splice(&[value.to_string()])?);
-            }
-        }
-        Ok(out)
-    }
 
     #[test]
     fn words_are_quoted_only_when_needed() {

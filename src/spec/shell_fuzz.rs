@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::shell::Scanner;
 use crate::rng::SplitMix64;
 
 /// Pieces of hostile values.
@@ -126,17 +125,7 @@ impl Gen {
 
 /// The command with `value` spliced at every `@`, or `None` if the scanner refuses it.
 fn splice(template: &str, value: &str) -> Option<String> {
-    let mut sh = Scanner::new();
-    let mut out = String::new();
-    let mut parts = template.split('@').peekable();
-    while let Some(text) = parts.next() {
-        sh.feed(text);
-        out.push_str(text);
-        if parts.peek().is_some() {
-            out.push_str(&sh.splice(&[value.to_string()]).ok()?);
-        }
-    }
-    Some(out)
+    super::shell::spliced(template, value).ok()
 }
 
 fn shells() -> Vec<&'static str> {

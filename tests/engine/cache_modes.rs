@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::project::Project;
-use crate::remote::{clone_of, file_url, locked_hash, origin, sharded};
+use crate::remote::{Origin, clone_of, file_url, locked_hash, origin, sharded};
 
 fn mode_of(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -33,8 +33,8 @@ fn manifest_object(p: &Project, node: &str) -> PathBuf {
     sharded(&p.join("cache"), "objects", hash)
 }
 
-#[test]
-fn pull_refetches_a_corrupt_local_object_instead_of_counting_it_cached() {
+/// An origin that pushed, a clone that pulled, and the clone's cache object of `make`'s file.
+fn pulled_clone() -> (Origin, Project, PathBuf) {
     let o = origin();
     o.project.cegraph(&["push"]).ok();
     let c = clone_of(&o.project);
@@ -44,6 +44,12 @@ fn pull_refetches_a_corrupt_local_object_instead_of_counting_it_cached() {
         "objects",
         &locked_hash(&o.project, "make"),
     );
+    (o, c, blob)
+}
+
+#[test]
+fn pull_refetches_a_corrupt_local_object_instead_of_counting_it_cached() {
+    let (o, c, blob) = pulled_clone();
     let good = fs::read(&blob).unwrap();
     let manifest = manifest_object(&c, "make");
     let good_manifest = fs::read(&manifest).unwrap();
@@ -184,15 +190,7 @@ fn fix_trailing_commas(json: &str) -> String {
 
 #[test]
 fn run_remote_fetches_a_corrupt_local_object_instead_of_rerunning() {
-    let o = origin();
-    o.project.cegraph(&["push"]).ok();
-    let c = clone_of(&o.project);
-    c.cegraph(&["pull"]).ok();
-    let blob = sharded(
-        &c.join("cache"),
-        "objects",
-        &locked_hash(&o.project, "make"),
-    );
+    let (o, c, blob) = pulled_clone();
     let mut bytes = fs::read(&blob).unwrap();
     bytes[7] ^= 1;
     overwrite(&blob, &bytes, 0o444);
