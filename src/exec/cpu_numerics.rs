@@ -122,14 +122,32 @@ pub fn runtime_entries(
     } else {
         CUDA_NUMERICS_ENV
     };
-    let set: Vec<String> = names
-        .iter()
-        .filter_map(|n| env(n).map(|v| format!("{n}={v}")))
-        .collect();
-    if !set.is_empty() {
-        entries.insert("env".to_string(), set.join(" "));
+    if let Some(set) = set_vars(names.iter(), env) {
+        entries.insert("env".to_string(), set);
     }
     entries
+}
+
+/// The key's `env` entry for a `cmd` node: every numerics variable above that is set
+/// (`ATEN_CPU_CAPABILITY` too), since a command may well run PyTorch; its CPU kernels are not
+/// keyed (most commands do not depend on them, and the key would stop being shared between
+/// machines).
+pub fn cmd_env_entry(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let names = std::iter::once(&"ATEN_CPU_CAPABILITY")
+        .chain(CPU_NUMERICS_ENV)
+        .chain(CUDA_NUMERICS_ENV);
+    set_vars(names, env)
+}
+
+/// `NAME=value` of each of `names` that is set, space-separated; `None` when none is.
+fn set_vars<'a>(
+    names: impl Iterator<Item = &'a &'a str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let set: Vec<String> = names
+        .filter_map(|n| env(n).map(|v| format!("{n}={v}")))
+        .collect();
+    (!set.is_empty()).then(|| set.join(" "))
 }
 
 /// This machine's CPU feature flags (`/proc/cpuinfo`, first processor); empty elsewhere.

@@ -56,10 +56,15 @@ pub fn key_inputs(
         );
     }
     let (action, kind_fingerprint, cmd, runtime) = match &node.action {
-        // A command gets `OMP_NUM_THREADS`/`CEGRAPH_THREADS`, which can change its numerics.
+        // A command gets `OMP_NUM_THREADS`/`CEGRAPH_THREADS`, which can change its numerics, as
+        // can the numerics variables it inherits.
         Action::Cmd(c) => {
             let threads = super::platform::node_threads(node).to_string();
-            let runtime = BTreeMap::from([("threads".to_string(), threads)]);
+            let mut runtime = BTreeMap::from([("threads".to_string(), threads)]);
+            let env = |n: &str| super::cpu_numerics::node_env(&node.env, n);
+            if let Some(set) = super::cpu_numerics::cmd_env_entry(&env) {
+                runtime.insert("env".to_string(), set);
+            }
             ("cmd".to_string(), None, Some(c.clone()), runtime)
         }
         Action::Kind {

@@ -250,3 +250,50 @@ fn aten_cpu_capability_and_numerics_env_change_a_libtorch_nodes_key() {
     let mkl = runtime_with(&[("MKL_CBWR", "AVX2")]).0;
     assert_eq!(mkl["env"], "MKL_CBWR=AVX2");
 }
+
+/// A `cmd` node may run PyTorch, whose results the numerics variables change too
+/// (`ATEN_CPU_CAPABILITY`, `MKL_CBWR`, `NVIDIA_TF32_OVERRIDE`, …): setting one makes the node
+/// stale, naming it; an unrelated variable does not.
+#[test]
+fn numerics_env_vars_change_a_cmd_nodes_key() {
+    let p = Project::with_pipeline(
+        r#"
+stages:
+  fit:
+    cmd: echo fitted > out.txt
+    outs: [out.txt]
+"#,
+    );
+    let status = |env: &[(&str, &str)]| {
+        let mut c = p.command(&["status"]);
+        for v in [
+            "ATEN_CPU_CAPABILITY",
+            "MKL_CBWR",
+            "NVIDIA_TF32_OVERRIDE",
+            "FOO_UNRELATED",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied());
+        let out = c.output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let mut run = p.command(&["run"]);
+    run.env_remove("MKL_CBWR").env_remove("ATEN_CPU_CAPABILITY");
+    run.env_remove("NVIDIA_TF32_OVERRIDE");
+    assert!(run.status().unwrap().success());
+    assert_eq!(status(&[]).0, Some(0));
+    assert_eq!(status(&[("FOO_UNRELATED", "1")]).0, Some(0));
+    for var in [
+        ("MKL_CBWR", "AVX2"),
+        ("ATEN_CPU_CAPABILITY", "default"),
+        ("NVIDIA_TF32_OVERRIDE", "0"),
+    ] {
+        let (code, text) = status(&[var]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            text.contains(&format!("env: {}={}", var.0, var.1)),
+            "{text}"
+        );
+    }
+}
