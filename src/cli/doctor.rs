@@ -5,6 +5,15 @@ use crate::error::Result;
 /// Ask the worker (the process that loads libtorch) what it sees.
 pub fn run() -> Result<ExitCode> {
     println!("cegraph {}", env!("CARGO_PKG_VERSION"));
+    // The CPU kernels and numerics variables as CPU nodes' keys name them (`cpu`, `env`).
+    let cpu = crate::exec::cpu_numerics::runtime_entries(
+        "cpu",
+        &crate::exec::cpu_numerics::host_flags(),
+        &|n| std::env::var(n).ok(),
+    );
+    for (k, v) in &cpu {
+        println!("{k:<9} {v}");
+    }
     let Some(runner) = crate::exec::platform::worker_exe() else {
         println!("libtorch  not built in: train/eval nodes cannot run");
         println!(

@@ -297,3 +297,19 @@ stages:
         );
     }
 }
+
+/// `doctor` shows the CPU kernels and numerics variables the way libtorch nodes' keys name
+/// them, with or without a worker.
+#[test]
+fn doctor_shows_the_keyed_cpu_and_numerics_env() {
+    let p = Project::new();
+    let mut c = p.command(&["doctor"]);
+    c.env_remove("ATEN_CPU_CAPABILITY").env("MKL_CBWR", "AVX2");
+    let out = String::from_utf8(c.output().unwrap().stdout).unwrap();
+    assert!(out.lines().any(|l| l.starts_with("cpu ")), "{out}");
+    assert!(out.contains("env       MKL_CBWR=AVX2"), "{out}");
+    let mut c = p.command(&["doctor"]);
+    c.env("ATEN_CPU_CAPABILITY", "default");
+    let out = String::from_utf8(c.output().unwrap().stdout).unwrap();
+    assert!(out.contains("cpu       DEFAULT"), "{out}");
+}
