@@ -54,7 +54,7 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
         .into_iter()
         .map(|(node, o)| {
             let (state, why) = match o {
-                Outcome::UpToDate => ("up-to-date", vec![]),
+                Outcome::UpToDate => ("up-to-date", metrics_note(&l, &lock, &node)),
                 Outcome::WouldRestore { mut why } => {
                     why.push("(cached: `cegraph run` restores it without running anything)".into());
                     ("stale", why)
@@ -102,6 +102,20 @@ pub fn run(args: Args, catalog: &Catalog) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// An up-to-date node whose `metrics:` declaration changed: not stale (the declaration is not
+/// in the key), but its metrics are re-read by the next `run`.
+fn metrics_note(l: &super::Loaded, lock: &LockFile, node: &str) -> Vec<String> {
+    let n = l.pipeline.node_index(node).map(|i| &l.pipeline.nodes[i]);
+    let (Some(n), Some(entry)) = (n, lock.nodes.get(node)) else {
+        return vec![];
+    };
+    if crate::exec::metrics_refresh::declaration_changed(&l.store, n, &entry.key) {
+        vec!["metrics: declaration changed (`cegraph run` re-reads them; nothing re-runs)".into()]
+    } else {
+        vec![]
+    }
 }
 
 /// The runtime part of a libtorch node's key (resolved now, as a run would), so `status`

@@ -21,11 +21,10 @@ pub fn refresh(p: &Pipeline, store: &Store, node: &Node, key: &Hash) -> Result<b
     let Some(mut rec) = store.read_record(key) else {
         return Ok(false);
     };
-    let declared = node.metrics.as_ref().map(|f| (f, &node.metrics_columns));
-    let recorded = rec.metrics_from.as_ref().map(|m| (&m.file, &m.columns));
-    if declared == recorded {
+    if !declaration_differs(node, &rec) {
         return Ok(false);
     }
+    let declared = node.metrics.as_ref().map(|f| (f, &node.metrics_columns));
     let mut values = rec.metrics.clone();
     // The old file's metrics go; those the run itself produced (a kind's) stay. A record from
     // before `metrics_from` was kept cannot tell them apart: all stay, the new ones on top.
@@ -61,4 +60,19 @@ pub fn refresh(p: &Pipeline, store: &Store, node: &Node, key: &Hash) -> Result<b
     rec.metrics_from = from;
     store.write_record(&rec).map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// Whether `node` declares `metrics:` other than those `key`'s record was read with (what
+/// `status` reports: the next `run` re-reads them, nothing re-runs).
+pub fn declaration_changed(store: &Store, node: &Node, key: &Hash) -> bool {
+    node.metrics.is_some()
+        && store
+            .read_record(key)
+            .is_some_and(|rec| declaration_differs(node, &rec))
+}
+
+fn declaration_differs(node: &Node, rec: &crate::store::RunRecord) -> bool {
+    let declared = node.metrics.as_ref().map(|f| (f, &node.metrics_columns));
+    let recorded = rec.metrics_from.as_ref().map(|m| (&m.file, &m.columns));
+    declared != recorded
 }

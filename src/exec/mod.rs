@@ -5,7 +5,7 @@ pub mod cpu_numerics;
 pub mod handoff;
 pub mod job;
 pub mod metrics;
-mod metrics_refresh;
+pub mod metrics_refresh;
 pub mod plan;
 pub mod platform;
 pub mod procs;

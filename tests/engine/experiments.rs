@@ -753,12 +753,18 @@ fn changing_metrics_columns_updates_metrics_without_rerunning() {
     let shown = p.cegraph(&["metrics", "show", "--csv"]).ok().stdout;
     assert_eq!(shown, "node,metric,value\nt,loss,1.5\n");
     p.edit("cegraph.yaml", "columns: [loss]", "columns: [acc, step]");
+    // Not stale (the declaration is not in the key), but `status` says what `run` will do.
+    let status = p.cegraph(&["status"]).ok().stdout;
+    assert!(status.contains("up-to-date  t\n"), "{status}");
+    assert!(status.contains("metrics: declaration changed"), "{status}");
     let ran = p.executed(|| {
         p.cegraph(&["run"]).ok();
     });
     assert!(ran.is_empty(), "re-ran {ran:?}");
     let shown = p.cegraph(&["metrics", "show", "--csv"]).ok().stdout;
     assert_eq!(shown, "node,metric,value\nt,acc,0.9\nt,step,2\n");
+    let status = p.cegraph(&["status"]).ok().stdout;
+    assert!(!status.contains("metrics: declaration"), "{status}");
     // Experiments record the new selection too, and a restored node is re-read as well.
     p.cegraph(&["run", "-S", "t.loss=3", "--name", "three"])
         .ok();
