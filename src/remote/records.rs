@@ -5,7 +5,9 @@
 //! Where the store supports it (S3 with conditional writes, GCS, Azure, `file://`), the record
 //! is created with "only if absent", so of two machines pushing the same key at once exactly
 //! one wins and the other is told. Stores that refuse conditional writes get a plain PUT after
-//! the existence check (a narrow race remains there).
+//! the existence check. Either way the record is read back after the write, so that on
+//! servers that accept "only if absent" and ignore it (s3rver, older MinIO) the machine whose
+//! record was overwritten is still told in most interleavings (a narrow race remains there).
 
 use std::sync::Arc;
 
@@ -149,6 +151,13 @@ async fn push_record(
         // hard links): a plain PUT, after the existence check above.
         Err(_) => transfer::put_bytes(store, &key, record).await?,
     }
+    // Some S3-compatible servers (s3rver, older MinIO and Ceph RGW) accept If-None-Match
+    // and ignore it, and the fallback above has no guard at all: a rival's PUT may have
+    // replaced ours. Read it back; whoever's record is not there lost, and is told.
+    match compare(conn, rec).await? {
+        Some(RecordSent::Present) | None => {}
+        Some(theirs) => return Ok(theirs),
+    }
     // The log after the record: only the machine whose record won writes it.
     put_log(conn, &rec.key, log).await?;
     Ok(RecordSent::Pushed)
@@ -269,3 +278,7 @@ pub(super) async fn fetch_record(
     };
     Ok((rec, log))
 }
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;
