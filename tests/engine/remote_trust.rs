@@ -429,7 +429,12 @@ fn s3_concurrent_pushes_of_one_key_conflict() {
             let path = format!("/{}/runs/{}/{}.json", buckets[round], &key[..2], &key[2..]);
             let (status, body) = http(&endpoint, "GET", &path, b"");
             assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-            let rec: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let rec: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+                panic!(
+                    "the record on the server is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&body)
+                )
+            });
             rec["outputs"][0]["hash"].as_str().unwrap().to_string()
         },
     );
