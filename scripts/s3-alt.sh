@@ -38,7 +38,9 @@ new S3rver({ address: '127.0.0.1', port: Number(port), directory: dir, silent: f
 JS
         local data
         data="$(mktemp -d "${TMPDIR:-/tmp}/cegraph-s3rver.XXXXXX")"
-        (cd "$home" && exec node launch.js "$port" "$data") >"$logfile" 2>&1 &
+        # s3rver makes ListObjectsV2 continuation tokens with a cipher that OpenSSL 3 (Node >= 17)
+        # keeps in its legacy provider: without it, every truncated listing is a 500.
+        (cd "$home" && exec node --openssl-legacy-provider launch.js "$port" "$data") >"$logfile" 2>&1 &
         echo $! >"$pidfile"
         echo "$port" >"$state/s3rver.port"
         echo "$data" >"$state/s3rver.data"
